@@ -253,7 +253,7 @@ func splitNetstrings(d []byte, emit func(n int, data []byte)) error {
 		}
 		end := j + length
 		if end == len(d) {
-			return malformed("netstring %d at byte %d: missing ',' after %d bytes of data", n, pos, length)
+			return malformed("netstring %d at byte %d: missing ',' after %d bytes of data (truncated data or wrong length)", n, pos, length)
 		}
 		if d[end] != ',' {
 			return malformed("netstring %d at byte %d: expected ',' after %d bytes of data, found %q (wrong length?)", n, pos, length, d[end])

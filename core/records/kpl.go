@@ -243,7 +243,7 @@ func deaggregateKPL(out []Record, r Record) ([]Record, error) {
 	for off := 0; off < len(body); {
 		num, typ, n := protowire.ConsumeTag(body[off:])
 		if n < 0 {
-			return out, malformed("kpl: bad varint: field tag at protobuf byte %d: %v", off, protowire.ParseError(n))
+			return out, wireErr(n, "field tag at protobuf byte %d", off)
 		}
 		off += n
 		if (num == aggPartitionKeyTable || num == aggExplicitHashKeyTable || num == aggRecords) && typ != protowire.BytesType {
@@ -252,14 +252,14 @@ func deaggregateKPL(out []Record, r Record) ([]Record, error) {
 		if num != aggPartitionKeyTable && num != aggExplicitHashKeyTable && num != aggRecords {
 			m := protowire.ConsumeFieldValue(num, typ, body[off:])
 			if m < 0 {
-				return out, malformed("kpl: bad field: AggregatedRecord field %d at protobuf byte %d: %v", num, off, protowire.ParseError(m))
+				return out, wireErr(m, "AggregatedRecord field %d at protobuf byte %d", num, off)
 			}
 			off += m
 			continue
 		}
 		v, m := protowire.ConsumeBytes(body[off:])
 		if m < 0 {
-			return out, malformed("kpl: truncated data: AggregatedRecord field %d at protobuf byte %d: %v", num, off, protowire.ParseError(m))
+			return out, wireErr(m, "AggregatedRecord field %d at protobuf byte %d", num, off)
 		}
 		off += m
 		switch num {
@@ -305,7 +305,7 @@ func parseKPLRecord(b []byte, i int) (kplRecord, error) {
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
 		if n < 0 {
-			return rc, malformed("kpl: bad varint: record %d: field tag: %v", i, protowire.ParseError(n))
+			return rc, wireErr(n, "record %d field tag", i)
 		}
 		off += n
 		switch num {
@@ -315,7 +315,7 @@ func parseKPLRecord(b []byte, i int) (kplRecord, error) {
 			}
 			v, m := protowire.ConsumeVarint(b[off:])
 			if m < 0 {
-				return rc, malformed("kpl: bad varint: record %d field %d: %v", i, num, protowire.ParseError(m))
+				return rc, wireErr(m, "record %d field %d", i, num)
 			}
 			off += m
 			if num == recPartitionKeyIndex {
@@ -329,14 +329,14 @@ func parseKPLRecord(b []byte, i int) (kplRecord, error) {
 			}
 			v, m := protowire.ConsumeBytes(b[off:])
 			if m < 0 {
-				return rc, malformed("kpl: truncated data: record %d data: %v", i, protowire.ParseError(m))
+				return rc, wireErr(m, "record %d data", i)
 			}
 			off += m
 			rc.data, rc.hasData = v, true
 		default: // tags and unknown fields
 			m := protowire.ConsumeFieldValue(num, typ, b[off:])
 			if m < 0 {
-				return rc, malformed("kpl: bad field: record %d field %d: %v", i, num, protowire.ParseError(m))
+				return rc, wireErr(m, "record %d field %d", i, num)
 			}
 			off += m
 		}
@@ -353,4 +353,14 @@ func parseKPLRecord(b []byte, i int) (kplRecord, error) {
 	return rc, nil
 }
 
-var _ = fmt.Sprint
+// wireErr describes a protowire parse failure (n < 0) at the given place.
+func wireErr(n int, where string, args ...any) error {
+	kind := "bad field"
+	switch n {
+	case -1: // protowire's code for truncated input
+		kind = "truncated data"
+	case -3: // protowire's code for a varint overflow
+		kind = "bad varint"
+	}
+	return malformed("kpl: %s: %s: %v", kind, fmt.Sprintf(where, args...), protowire.ParseError(n))
+}
