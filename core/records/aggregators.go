@@ -129,13 +129,17 @@ func (f *framer) aggregate(ctx context.Context, in []UserRecord, maxSize int) ([
 // NewlineAggregator writes each user record followed by '\n' (JSON lines).
 // Reading splits on '\n' and ignores empty rows; a last row without its
 // newline is accepted. A user record containing '\n' cannot be framed and
-// is rejected with ErrUnsupported.
+// is rejected with ErrUnsupported, as is an empty one (it would be read
+// back as nothing).
 type NewlineAggregator struct{}
 
 var newlineFramer = &framer{
 	frameSize:   func(d []byte) int { return len(d) + 1 },
 	appendFrame: func(dst, d []byte) []byte { return append(append(dst, d...), '\n') },
 	check: func(d []byte) error {
+		if len(d) == 0 {
+			return unsupported("newline aggregator: an empty record would be read back as nothing")
+		}
 		if i := bytes.IndexByte(d, '\n'); i >= 0 {
 			return unsupported("newline aggregator: record contains a newline at byte %d", i)
 		}
