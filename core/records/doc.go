@@ -49,4 +49,7 @@
 // Aggregated; KPL records take their partition key and explicit hash key
 // from the aggregated record's tables. Their Data shares the Kinesis
 // record's array.
+//
+// The native serializers and aggregators hold no state and are safe for
+// concurrent use.
 package records
