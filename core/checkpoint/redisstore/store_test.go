@@ -81,7 +81,7 @@ func closedAddr(t *testing.T) string {
 // An unreachable Redis is an error from every method, never "no
 // checkpoint" or "lease held".
 func TestUnreachableRedisIsAnError(t *testing.T) {
-	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
+	c := redis.NewClient(&redis.Options{Addr: closedAddr(t), MaxRetries: -1, DialTimeout: 200 * time.Millisecond, DialerRetries: 1, DialerRetryTimeout: time.Millisecond})
 	t.Cleanup(func() { _ = c.Close() })
 	s, err := redisstore.New(c, "app", "stream")
 	if err != nil {
