@@ -37,7 +37,7 @@ type consumer struct {
 // consumeStats is what one invocation did, logged as one line.
 type consumeStats struct {
 	Records, UserRecords, Handled, Undecodable, Skipped, Emitted, EmitFailed int
-	FailedAt                                                              string
+	FailedAt                                                                 string
 }
 
 // kinesisRecord turns one event record into a records.Record. The shard is
