@@ -172,6 +172,11 @@ func FuzzJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode %#v: %v", v, err)
 		}
+		if fast, ok := appendPyJSON(nil, v[0], 0); ok {
+			if slow := slowPyJSON(t, v[0]); !bytes.Equal(fast, slow) {
+				t.Fatalf("direct encoding %s differs from encoding/json's %s", fast, slow)
+			}
+		}
 		v2, err := s.Deserialize(ctx, b)
 		if err != nil || !reflect.DeepEqual(v, v2) {
 			t.Fatalf("decode(encode(%#v)) = %#v, %v", v, v2, err)

@@ -88,7 +88,22 @@ func (JSONSerializer) Serialize(ctx context.Context, items []any) ([][]byte, err
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
+	var arena []byte
 	for i, it := range items {
+		// Common types are written directly into a shared arena; anything
+		// else goes through encoding/json.
+		start := len(arena)
+		if b, ok := appendPyJSON(arena, it, 0); ok {
+			if cap(b) != cap(arena) && start > 0 {
+				// The arena moved: start the next one with this item.
+				b = append(make([]byte, 0, max(4096, 2*(len(b)-start))), b[start:]...)
+				start = 0
+			}
+			arena = b
+			out[i] = arena[start:len(arena):len(arena)]
+			continue
+		}
+		arena = arena[:start]
 		buf.Reset()
 		if err := enc.Encode(it); err != nil {
 			errs.add(i, unsupported("json: %v", err))
