@@ -3,6 +3,7 @@ package records
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"math"
 	"testing"
 )
@@ -78,5 +79,22 @@ func TestJSONSerializeArena(t *testing.T) {
 		if want := slowPyJSON(t, it); !bytes.Equal(out[i], want) {
 			t.Fatalf("item %d: %s, want %s", i, out[i], want)
 		}
+	}
+}
+
+func TestJSONUseNumber(t *testing.T) {
+	s := JSONSerializer{UseNumber: true}
+	in := []byte(`{"big": 12345678901234567890123, "f": 1.50}`)
+	v, err := s.Deserialize(t.Context(), [][]byte{in, []byte(`{"a": 1} x`)})
+	var ie ItemErrors
+	if !errors.As(err, &ie) || len(ie) != 1 || ie[0].Index != 1 || !errors.Is(err, ErrMalformed) {
+		t.Fatalf("trailing data: %v", err)
+	}
+	if n := v[0].(map[string]any)["big"]; n != json.Number("12345678901234567890123") {
+		t.Fatalf("big = %#v", n)
+	}
+	out, err := s.Serialize(t.Context(), v[:1])
+	if err != nil || string(out[0]) != `{"big": 12345678901234567890123, "f": 1.50}` {
+		t.Fatalf("%s %v", out[0], err)
 	}
 }
