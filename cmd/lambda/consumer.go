@@ -136,7 +136,9 @@ func (c *consumer) process(ctx context.Context, in []records.Record, st *consume
 	// rest).
 	failAt := -1
 	limit := len(in)
-	if !c.skipBad {
+	if c.skipBad {
+		st.Skipped = st.Undecodable
+	} else {
 		for i, b := range bad {
 			if b {
 				failAt, limit = i, i
@@ -153,7 +155,6 @@ func (c *consumer) process(ctx context.Context, in []records.Record, st *consume
 			break
 		}
 		if bad[o] {
-			st.Skipped++
 			continue
 		}
 		batch = append(batch, r)

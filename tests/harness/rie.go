@@ -79,10 +79,17 @@ type Report struct {
 	Duration       time.Duration
 	BilledDuration time.Duration
 	// InitDuration is the cold start (only on the first invocation of a
-	// fresh runtime; Cold tells whether it was there).
+	// fresh runtime; Cold tells whether it was there): the time from
+	// starting the bootstrap until it asked for its first event. The
+	// emulator's REPORT line carries an "Init Duration" that only times the
+	// start of the process (the runtime initialises asynchronously, and that
+	// time lands in the first Duration), so the value is taken from the
+	// emulator's "INIT REPORT(durationMs: ...)" log line when there is one.
 	InitDuration time.Duration
 	Cold         bool
 }
+
+var initReportRE = regexp.MustCompile(`INIT REPORT\(durationMs: ([0-9.]+)\)`)
 
 var (
 	reportRE   = regexp.MustCompile(`^REPORT RequestId: (\S+)`)
@@ -132,6 +139,7 @@ type RIE struct {
 	mu      sync.Mutex
 	log     bytes.Buffer
 	reports []Report
+	initMs  float64       // from the last INIT REPORT line, until its REPORT
 	changed chan struct{} // closed and replaced when a report arrives
 }
 
@@ -217,7 +225,14 @@ func startRIE(ctx context.Context, bin string, cfg RIEConfig) (*RIE, error) {
 				r.log.WriteString(line)
 				r.log.WriteByte('\n')
 			}
+			if m := initReportRE.FindStringSubmatch(line); m != nil {
+				r.initMs, _ = strconv.ParseFloat(m[1], 64)
+			}
 			if rep, ok := ParseReport(line); ok {
+				if r.initMs > 0 {
+					rep.InitDuration, rep.Cold = time.Duration(r.initMs*float64(time.Millisecond)), true
+					r.initMs = 0
+				}
 				r.reports = append(r.reports, rep)
 				close(r.changed)
 				r.changed = make(chan struct{})

@@ -1,0 +1,206 @@
+package lambda
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
+
+	"github.com/shardwork/shardwork/core/records"
+	"github.com/shardwork/shardwork/tests/harness"
+)
+
+func TestMain(m *testing.M) { harness.Main(m) }
+
+var (
+	bootOnce sync.Once
+	bootPath string
+	bootErr  error
+)
+
+// bootstrap builds cmd/lambda once per test binary into build/e2e.
+func bootstrap(tb testing.TB) string {
+	tb.Helper()
+	bootOnce.Do(func() {
+		root, err := harness.ModuleRoot()
+		if err != nil {
+			bootErr = err
+			return
+		}
+		dir := filepath.Join(root, "build", "e2e", fmt.Sprint(os.Getpid()))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			bootErr = err
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		bootPath, bootErr = harness.BuildBootstrap(ctx, dir)
+	})
+	if bootErr != nil {
+		tb.Fatal(bootErr)
+	}
+	return bootPath
+}
+
+// function starts the bootstrap under the emulator with handler and env,
+// pointed at the test's kinesalite.
+func function(tb testing.TB, kin *harness.Env, handler string, env ...string) *harness.RIE {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	base := []string{
+		"AWS_REGION=us-east-1", "AWS_ACCESS_KEY_ID=local", "AWS_SECRET_ACCESS_KEY=local",
+		"AWS_ENDPOINT_URL_KINESIS=" + kin.Endpoint,
+	}
+	r, err := harness.StartRIE(ctx, harness.RIEConfig{Bootstrap: bootstrap(tb), Handler: handler, Env: append(base, env...)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		r.Stop()
+		if tb.Failed() {
+			tb.Logf("emulator output:\n%s", tail(r.Output(), 6000))
+		}
+	})
+	return r
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}
+
+// invoke sends payload and decodes the function's answer into out.
+func invoke(tb testing.TB, r *harness.RIE, payload any, out any) {
+	tb.Helper()
+	b, ok := payload.([]byte)
+	if !ok {
+		var err error
+		if b, err = json.Marshal(payload); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	body, err := r.Invoke(ctx, b)
+	if err != nil {
+		tb.Fatalf("invoke: %v", err)
+	}
+	var fe struct {
+		ErrorMessage string `json:"errorMessage"`
+		ErrorType    string `json:"errorType"`
+	}
+	if json.Unmarshal(body, &fe) == nil && fe.ErrorType != "" {
+		tb.Fatalf("function error %s: %s", fe.ErrorType, fe.ErrorMessage)
+	}
+	if out != nil {
+		if err := json.Unmarshal(body, out); err != nil {
+			tb.Fatalf("response %s: %v", body, err)
+		}
+	}
+}
+
+// put writes Kinesis records (data, partition key) into the stream in one
+// PutRecords call, in order.
+func put(tb testing.TB, kin *harness.Env, stream string, recs ...records.Aggregated) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for len(recs) > 0 {
+		n := min(len(recs), 500)
+		in := &kinesis.PutRecordsInput{StreamName: aws.String(stream)}
+		for _, r := range recs[:n] {
+			e := types.PutRecordsRequestEntry{Data: r.Data, PartitionKey: aws.String(r.PartitionKey)}
+			if r.ExplicitHashKey != "" {
+				e.ExplicitHashKey = aws.String(r.ExplicitHashKey)
+			}
+			in.Records = append(in.Records, e)
+		}
+		out, err := kin.Client.PutRecords(ctx, in)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if aws.ToInt32(out.FailedRecordCount) != 0 {
+			tb.Fatalf("%d records failed", aws.ToInt32(out.FailedRecordCount))
+		}
+		recs = recs[n:]
+	}
+}
+
+// readAll reads the (one-shard) stream back.
+func readAll(tb testing.TB, kin *harness.Env, stream string) []types.Record {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	recs, err := kin.ReadAll(ctx, stream)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return recs
+}
+
+// event builds the Kinesis event an event source mapping would deliver for
+// recs, read from shardId-000000000000 of stream.
+func event(stream string, recs []types.Record) events.KinesisEvent {
+	var ev events.KinesisEvent
+	for _, r := range recs {
+		seq := aws.ToString(r.SequenceNumber)
+		ev.Records = append(ev.Records, events.KinesisEventRecord{
+			AwsRegion:         "us-east-1",
+			EventID:           "shardId-000000000000:" + seq,
+			EventName:         "aws:kinesis:record",
+			EventSource:       "aws:kinesis",
+			EventSourceArn:    "arn:aws:kinesis:us-east-1:000000000000:stream/" + stream,
+			EventVersion:      "1.0",
+			InvokeIdentityArn: "arn:aws:iam::000000000000:role/consumer",
+			Kinesis: events.KinesisRecord{
+				ApproximateArrivalTimestamp: events.SecondsEpochTime{Time: aws.ToTime(r.ApproximateArrivalTimestamp)},
+				Data:                        r.Data,
+				EncryptionType:              string(r.EncryptionType),
+				PartitionKey:                aws.ToString(r.PartitionKey),
+				SequenceNumber:              seq,
+				KinesisSchemaVersion:        "1.0",
+			},
+		})
+	}
+	return ev
+}
+
+// userRecords deaggregates Kinesis records read from a stream.
+func userRecords(tb testing.TB, agg records.Aggregator, recs []types.Record) []records.Record {
+	tb.Helper()
+	in := make([]records.Record, len(recs))
+	for i, r := range recs {
+		in[i] = records.Record{Data: r.Data, PartitionKey: aws.ToString(r.PartitionKey), SequenceNumber: aws.ToString(r.SequenceNumber)}
+	}
+	out, err := agg.Deaggregate(context.Background(), in)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return out
+}
+
+type batchResponse struct {
+	BatchItemFailures []struct {
+		ItemIdentifier string `json:"itemIdentifier"`
+	} `json:"batchItemFailures"`
+}
+
+func (b batchResponse) ids() []string {
+	var out []string
+	for _, f := range b.BatchItemFailures {
+		out = append(out, f.ItemIdentifier)
+	}
+	return out
+}
