@@ -34,7 +34,7 @@ func TestParseHashKeyStrict(t *testing.T) {
 		}
 	}
 	bad := []string{"", "-1", "+1", "-0", "00", "01", " 1", "1 ", "1e3", "0x10", "1_000", "１",
-		two128.String(), // 2^128
+		two128.String(),                     // 2^128
 		"9" + strings.Repeat("9", 38) + "9", // 40 digits
 		strings.Repeat("9", 39),             // 39 digits over 2^128-1
 	}
