@@ -34,6 +34,15 @@
 // InjectPutFailure makes the next n written entries fail with a given error
 // code, to test a producer's retries.
 //
+// In a test:
+//
+//	env := harness.Kinesis(t)
+//	stream := env.NewStream(t, 4)
+//	sim := simulator.Start(t, env.Endpoint, simulator.DefaultLimits())
+//	client, _ := harness.NewClient(ctx, sim.Endpoint())
+//	// ... write and read through client ...
+//	st := sim.Stats(stream) // st.Shards[i].AdmittedRecords, st.Total.RefusedRecords, ...
+//
 // The simulator speaks the Kinesis JSON protocol (application/x-amz-json-1.1),
 // which the AWS SDK for Go v2 uses; limited operations sent as CBOR are
 // answered with an error.

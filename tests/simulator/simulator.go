@@ -374,20 +374,27 @@ func (s *Simulator) shardMap(ctx context.Context, stream string) (*kinesisapi.Sh
 	if m != nil && !stale {
 		return m, nil
 	}
-	return s.refresh(ctx, stream)
+	return s.refresh(ctx, stream, m)
 }
 
-// refresh lists the stream's shards upstream and replaces its shard map.
-func (s *Simulator) refresh(ctx context.Context, stream string) (*kinesisapi.ShardMap, error) {
+// refresh lists the stream's shards upstream and replaces its shard map,
+// unless another request already replaced seen while this one waited.
+func (s *Simulator) refresh(ctx context.Context, stream string, seen *kinesisapi.ShardMap) (*kinesisapi.ShardMap, error) {
 	s.refreshMu.Lock()
 	defer s.refreshMu.Unlock()
+	s.mu.Lock()
+	st := s.stream(stream)
+	cur, stale := st.shardMap, st.stale
+	s.mu.Unlock()
+	if cur != nil && cur != seen && !stale {
+		return cur, nil
+	}
 	shards, err := kinesisapi.ListShards(ctx, s.cfg.client, stream)
 	if err != nil {
 		return nil, err
 	}
 	m := kinesisapi.NewShardMap(shards)
 	s.mu.Lock()
-	st := s.stream(stream)
 	st.shardMap, st.stale = m, false
 	s.mu.Unlock()
 	return m, nil
