@@ -513,11 +513,13 @@ func TestInvalidRecordsRejectedAtPut(t *testing.T) {
 		f := newFake(testStream, 1)
 		p := open(t, f)
 		cases := map[string]func() error{
-			"too large":       func() error { return p.Put(t.Context(), strings.Repeat("a", records.MaxRecordSize)) },
-			"unserializable":  func() error { return p.Put(t.Context(), 42) },
-			"long key":        func() error { return p.PutWithKey(t.Context(), "x", strings.Repeat("é", 257)) },
-			"empty key":       func() error { return p.PutWithKey(t.Context(), "x", "") },
-			"bad hash key":    func() error { return p.PutRecord(t.Context(), records.UserRecord{Data: []byte("x"), ExplicitHashKey: "-1"}) },
+			"too large":      func() error { return p.Put(t.Context(), strings.Repeat("a", records.MaxRecordSize)) },
+			"unserializable": func() error { return p.Put(t.Context(), 42) },
+			"long key":       func() error { return p.PutWithKey(t.Context(), "x", strings.Repeat("é", 257)) },
+			"empty key":      func() error { return p.PutWithKey(t.Context(), "x", "") },
+			"bad hash key": func() error {
+				return p.PutRecord(t.Context(), records.UserRecord{Data: []byte("x"), ExplicitHashKey: "-1"})
+			},
 			"hash key > 2^128": func() error {
 				return p.PutRecord(t.Context(), records.UserRecord{Data: []byte("x"), ExplicitHashKey: "340282366920938463463374607431768211456"})
 			},
