@@ -439,7 +439,7 @@ func (p *Producer) enqueue(ctx context.Context, item any, r records.UserRecord, 
 	}
 	if n := p.cfg.processor.Aggregator.SizeAlone(r); n > records.MaxRecordSize {
 		return fmt.Errorf("%w: record with partition key %q is %d bytes as a Kinesis record (the limit is %d): %w",
-			ErrInvalidRecord, r.PartitionKey, n, records.MaxRecordSize, errTooLarge)
+			ErrInvalidRecord, r.PartitionKey, n, records.MaxRecordSize, records.ErrTooLarge)
 	}
 	u := &urec{item: item, ur: r, hash: h, size: len(r.Data) + len(r.PartitionKey)}
 	for {

@@ -529,6 +529,9 @@ func TestInvalidRecordsRejectedAtPut(t *testing.T) {
 				t.Errorf("%s: %v, want ErrInvalidRecord", name, err)
 			}
 		}
+		if err := cases["too large"](); !errors.Is(err, records.ErrTooLarge) {
+			t.Errorf("too large: %v, want records.ErrTooLarge", err)
+		}
 		if err := p.Put(t.Context(), "fine"); err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"github.com/shardwork/shardwork/core/kinesisapi"
 	"github.com/shardwork/shardwork/core/records"
 )
-
-var errTooLarge = errors.New("record too large")
 
 // run is the producer's one goroutine that owns the shard queues: it routes
 // accepted records, aggregates them per shard, builds PutRecords calls
