@@ -105,7 +105,7 @@ type memStore struct {
 
 const memSession = 60 * time.Second
 
-func (m *memStore) WorkerID() string                          { return m.id }
+func (m *memStore) WorkerID() string                           { return m.id }
 func (m *memStore) Heartbeat(ctx context.Context) (int, error) { return 1, ctx.Err() }
 
 func (m *memStore) Take(ctx context.Context, shard string) (checkpoint.Lease, error) {

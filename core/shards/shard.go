@@ -41,7 +41,7 @@ type runner struct {
 	ended bool // reached SHARD_END and checkpointed it as finished
 
 	tick      *time.Ticker
-	started   bool // the Acquired event was sent
+	started   bool   // the Acquired event was sent
 	resumeSeq string // skip sub-sequences ≤ resumeSub of this sequence
 	resumeSub int64
 	lastSeq   string // last Kinesis record fetched
