@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"os"
 	"sync"
 	"time"
@@ -13,73 +12,9 @@ import (
 	"github.com/shardwork/shardwork/core/records"
 )
 
-// defaultProcessor is JSON, one item per Kinesis record.
-func defaultProcessor() records.Processor {
-	return records.Processor{Name: "json", Serializer: jsonSerializer{}, Aggregator: simpleAggregator{}}
-}
-
-type jsonSerializer struct{}
-
-func (jsonSerializer) Serialize(_ context.Context, items []any) ([][]byte, error) {
-	out := make([][]byte, len(items))
-	var errs records.ItemErrors
-	for i, it := range items {
-		b, err := json.Marshal(it)
-		if err != nil {
-			errs = append(errs, records.ItemError{Index: i, Err: err})
-			continue
-		}
-		out[i] = b
-	}
-	if errs != nil {
-		return out, errs
-	}
-	return out, nil
-}
-
-func (jsonSerializer) Deserialize(_ context.Context, data [][]byte) ([]any, error) {
-	out := make([]any, len(data))
-	var errs records.ItemErrors
-	for i, d := range data {
-		if err := json.Unmarshal(d, &out[i]); err != nil {
-			errs = append(errs, records.ItemError{Index: i, Err: err})
-		}
-	}
-	if errs != nil {
-		return out, errs
-	}
-	return out, nil
-}
-
-type simpleAggregator struct{}
-
-func (simpleAggregator) Aggregate(_ context.Context, in []records.UserRecord, maxSize int) ([]records.Aggregated, error) {
-	out := make([]records.Aggregated, 0, len(in))
-	var errs records.ItemErrors
-	for i, r := range in {
-		if len(r.Data)+len(r.PartitionKey) > maxSize {
-			errs = append(errs, records.ItemError{Index: i, Err: errTooBig})
-			continue
-		}
-		out = append(out, records.Aggregated{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey, Data: r.Data, Count: 1})
-	}
-	if errs != nil {
-		return out, errs
-	}
-	return out, nil
-}
-
-func (simpleAggregator) Deaggregate(_ context.Context, in []records.Record) ([]records.Record, error) {
-	return in, nil
-}
-
-func (simpleAggregator) SizeAlone(r records.UserRecord) int { return len(r.Data) + len(r.PartitionKey) }
-
-var errTooBig = errorString("record larger than the size limit")
-
-type errorString string
-
-func (e errorString) Error() string { return string(e) }
+// defaultProcessor is JSON, one item per Kinesis record (async-kinesis'
+// default).
+func defaultProcessor() records.Processor { return records.JSONProcessor() }
 
 // newDefaultStore is an in-memory lease store for a single process.
 func newDefaultStore(app, stream string) checkpoint.Store {
