@@ -108,7 +108,11 @@ func New(client kinesisapi.Client, stream string, opts ...Option) (*Consumer, er
 	c := &Consumer{client: client, stream: stream, cfg: cfg, closing: make(chan struct{})}
 	c.store = cfg.store
 	if c.store == nil {
-		c.store = newDefaultStore(cfg.appName, stream)
+		st, err := newDefaultStore(cfg.appName, stream)
+		if err != nil {
+			return nil, fmt.Errorf("%w: default store: %w", ErrInvalidOption, err)
+		}
+		c.store = st
 	}
 	if cfg.processor != nil {
 		c.proc = *cfg.processor
@@ -121,7 +125,7 @@ func New(client kinesisapi.Client, stream string, opts ...Option) (*Consumer, er
 	}
 	if c.cfg.leaseInterval == 0 {
 		c.cfg.leaseInterval = 10 * time.Second
-		if t, ok := c.store.(timing); ok && t.HeartbeatFrequency() > 0 {
+		if t, ok := c.store.(checkpoint.Timing); ok && t.HeartbeatFrequency() > 0 {
 			c.cfg.leaseInterval = t.HeartbeatFrequency()
 		}
 	}
@@ -452,10 +456,4 @@ func (c *Consumer) ensureStream(ctx context.Context) error {
 			return fmt.Errorf("stream %s not active: %w", c.stream, err)
 		}
 	}
-}
-
-// timing is implemented by stores that know their lease timings.
-type timing interface {
-	HeartbeatFrequency() time.Duration
-	SessionTimeout() time.Duration
 }

@@ -3,6 +3,7 @@ package shards
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"sync"
 	"time"
@@ -103,7 +104,7 @@ func (e *engine) coordinate() {
 		sessionTO time.Duration
 	)
 	defer ticker.Stop()
-	if t, ok := c.store.(timing); ok {
+	if t, ok := c.store.(checkpoint.Timing); ok {
 		sessionTO = t.SessionTimeout()
 	}
 	exited := func(r *runner) {
@@ -118,15 +119,6 @@ func (e *engine) coordinate() {
 
 	round := func() {
 		ctx := e.ctx
-		n, err := c.store.Heartbeat(ctx)
-		if err != nil {
-			if ctx.Err() != nil {
-				return
-			}
-			c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
-		} else {
-			live = max(n, 1)
-		}
 		if needList || time.Since(listedAt) >= c.cfg.listInterval {
 			s, err := kinesisapi.ListShards(ctx, c.client, c.stream)
 			switch {
@@ -141,12 +133,53 @@ func (e *engine) coordinate() {
 				c.report(&ShardError{Stream: c.stream, Op: "list shards", Err: err})
 			}
 		}
-		// Renew what we hold; a lost lease stops its shard at once.
+		// Heartbeat and renew what we hold (in one round trip when the
+		// store can); a lost lease stops its shard at once.
+		var active []*runner
 		for _, r := range runners {
-			if r.stopping || r.lostErr() != nil {
-				continue
+			if !r.stopping && r.lostErr() == nil {
+				active = append(active, r)
 			}
-			err := c.store.Renew(ctx, r.lease)
+		}
+		renewErrs := make([]error, len(active))
+		if br, ok := c.store.(checkpoint.BatchRenewer); ok {
+			leases := make([]checkpoint.Lease, len(active))
+			for i, r := range active {
+				leases[i] = r.lease
+			}
+			n, errs, err := br.HeartbeatAll(ctx, leases)
+			switch {
+			case err == nil && len(errs) != len(active):
+				err = fmt.Errorf("store renewed %d leases for %d", len(errs), len(active))
+				fallthrough
+			case err != nil:
+				if ctx.Err() != nil {
+					return
+				}
+				c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
+				for i := range renewErrs {
+					renewErrs[i] = err
+				}
+			default:
+				live = max(n, 1)
+				copy(renewErrs, errs)
+			}
+		} else {
+			n, err := c.store.Heartbeat(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
+			} else {
+				live = max(n, 1)
+			}
+			for i, r := range active {
+				renewErrs[i] = c.store.Renew(ctx, r.lease)
+			}
+		}
+		for i, r := range active {
+			err := renewErrs[i]
 			switch {
 			case err == nil:
 				r.renewedAt = time.Now()
@@ -303,6 +336,14 @@ func (e *engine) coordinate() {
 	}
 	for len(runners) > 0 {
 		exited(<-e.done)
+	}
+	// Leave the worker registry so the others' fair share grows at once.
+	if lv, ok := c.store.(checkpoint.Leaver); ok {
+		ctx, cancel := context.WithTimeout(e.final, c.cfg.shutdownTimeout)
+		if err := lv.Leave(ctx); err != nil {
+			c.report(&ShardError{Stream: c.stream, Op: "leave worker registry", Err: err})
+		}
+		cancel()
 	}
 }
 
