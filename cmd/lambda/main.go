@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -57,8 +58,9 @@ func setup(ctx context.Context, cfg config, log *slog.Logger) (any, func(context
 	if err != nil {
 		return nil, nil, err
 	}
+	var closeAll func(context.Context) error
 	fail := func(err error) (any, func(context.Context) error, error) {
-		_ = plugins.close(ctx)
+		_ = closeAll(ctx)
 		return nil, nil, err
 	}
 	if plugins.ser != nil {
@@ -67,12 +69,25 @@ func setup(ctx context.Context, cfg config, log *slog.Logger) (any, func(context
 	if plugins.agg != nil {
 		proc.Aggregator = plugins.agg
 	}
-	newClient := func() (*streamClient, error) {
-		c, err := kinesisapi.NewClient(ctx, kinesisapi.ClientOptions{})
+	var closers []func(context.Context) error
+	closeAll = func(ctx context.Context) error {
+		errs := []error{plugins.close(ctx)}
+		for _, c := range closers {
+			errs = append(errs, c(ctx))
+		}
+		return errors.Join(errs...)
+	}
+	newSink := func(stream string) (*producerSink, error) {
+		client, err := kinesisapi.NewClient(ctx, kinesisapi.ClientOptions{})
 		if err != nil {
 			return nil, fmt.Errorf("kinesis client: %w", err)
 		}
-		return &streamClient{c}, nil
+		s, err := newProducerSink(ctx, client, stream, proc, cfg.putAttempts)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, s.Close)
+		return s, nil
 	}
 	switch cfg.handler {
 	case handlerConsumer:
@@ -93,27 +108,20 @@ func setup(ctx context.Context, cfg config, log *slog.Logger) (any, func(context
 		_, logs := c.handler.(logHandler)
 		c.decode = logs || plugins.handler != nil || plugins.ser != nil
 		if cfg.outputStream != "" {
-			cl, err := newClient()
+			s, err := newSink(cfg.outputStream)
 			if err != nil {
 				return fail(err)
 			}
-			w := newStreamWriter(cl, cfg.outputStream, proc.Aggregator, cfg.putAttempts)
-			w.shardMap(ctx)
-			c.out = w
+			c.out = s
 		}
-		return c.Handle, plugins.close, nil
+		return c.Handle, closeAll, nil
 	case handlerProducer:
-		cl, err := newClient()
+		s, err := newSink(cfg.stream)
 		if err != nil {
 			return fail(err)
 		}
-		w := newStreamWriter(cl, cfg.stream, proc.Aggregator, cfg.putAttempts)
-		w.shardMap(ctx)
-		p := &producer{ser: proc.Serializer, out: w, mode: modeFor(cfg.processor, plugins.ser != nil), pkField: cfg.partitionKeyField, log: log}
-		return p.Handle, plugins.close, nil
+		p := &producer{ser: proc.Serializer, out: s, mode: modeFor(cfg.processor, plugins.ser != nil), pkField: cfg.partitionKeyField, log: log}
+		return p.Handle, closeAll, nil
 	}
 	return fail(fmt.Errorf("%w: _HANDLER=%q", errInvalidConfig, cfg.handler))
 }
-
-// streamClient narrows the SDK client to what the stream writer needs.
-type streamClient struct{ putClient }

@@ -4,17 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/shardwork/shardwork/core/batch"
 	"github.com/shardwork/shardwork/core/records"
 )
 
@@ -279,7 +278,7 @@ func (p *producer) produce(ctx context.Context, items []any, pk string) ProduceR
 	}
 	for _, e := range ie {
 		failed[idx[e.Index]] = e.Err.Error()
-		if !errors.Is(e.Err, records.ErrTooLarge) {
+		if !errors.Is(e.Err, records.ErrTooLarge) && !errors.Is(e.Err, batch.ErrInvalidRecord) {
 			delivery++
 		}
 	}
@@ -309,11 +308,7 @@ func (p *producer) partitionKey(item any, pk string) string {
 			return k
 		}
 	}
-	var b [8]byte
-	for i := range b {
-		b[i] = byte(rand.Uint32())
-	}
-	return hex.EncodeToString(b[:])
+	return randomKey()
 }
 
 // fieldKey returns a top-level string or number field of a JSON object item.

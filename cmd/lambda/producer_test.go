@@ -160,12 +160,12 @@ func TestProducerDeliveryFailures(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 	// An item too large for a Kinesis record is the caller's fault.
-	p = newTestProducer(records.StringProcessor(), newStreamWriter(&fakeKinesis{}, "s", records.SimpleAggregator{}, 2))
+	p = newTestProducer(records.StringProcessor(), newTestSink(t, &fakeKinesis{}, records.StringProcessor(), 2))
 	big := strings.Repeat("x", records.MaxRecordSize)
 	b, _ := json.Marshal(map[string]any{"records": []string{"ok", big}})
 	out, _ = p.Handle(context.Background(), b)
 	res = out.(ProduceResult)
-	if res.StatusCode != http.StatusBadRequest || res.Sent != 1 || len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Error, "too large") {
+	if res.StatusCode != http.StatusBadRequest || res.Sent != 1 || len(res.Failed) != 1 || !strings.Contains(res.Failed[0].Error, "limit") {
 		t.Errorf("result %+v", res)
 	}
 }

@@ -3,16 +3,15 @@ package main
 import (
 	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis"
-	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
-
+	"github.com/shardwork/shardwork/core/batch"
 	"github.com/shardwork/shardwork/core/kinesisapi"
 	"github.com/shardwork/shardwork/core/records"
 )
@@ -26,157 +25,113 @@ type sink interface {
 	Send(ctx context.Context, recs []records.UserRecord) error
 }
 
-// putClient is the part of the Kinesis client the stream writer uses.
-type putClient interface {
-	PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, optFns ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error)
-	ListShards(ctx context.Context, in *kinesis.ListShardsInput, optFns ...func(*kinesis.Options)) (*kinesis.ListShardsOutput, error)
+// flushMargin is the part of an invocation's remaining time kept for
+// answering after a flush that did not finish.
+const flushMargin = 500 * time.Millisecond
+
+// producerSink sends through a core/batch producer started at cold start:
+// Send queues the records, then Flush waits until each is delivered or given
+// up, so nothing is left in flight when the invocation returns. Records the
+// producer gives up reach the error callback; they are matched back to the
+// inputs by content (invocations of one runtime never overlap, so every
+// failure reported during a Send belongs to it).
+type producerSink struct {
+	p *batch.Producer
+
+	mu      sync.Mutex
+	current map[string][]int // record content → input indices not yet matched
+	failed  records.ItemErrors
 }
 
-// PutRecords limits.
-const (
-	maxPutEntries = 500
-	maxPutBytes   = 5 << 20
-)
-
-// streamWriter aggregates user records per predicted shard with the
-// processor's aggregator and sends them with PutRecords, retrying only the
-// entries that failed, with capped, jittered exponential backoff. It is
-// synchronous: Send returns when everything is delivered or has failed, so no
-// goroutine outlives an invocation.
-type streamWriter struct {
-	client   putClient
-	stream   string
-	agg      records.Aggregator
-	attempts int
-	backoff  time.Duration // first retry delay; doubles, capped at 2s
-
-	shards *kinesisapi.ShardMap // learnt on first use; nil: not known
-}
-
-func newStreamWriter(c putClient, stream string, agg records.Aggregator, attempts int) *streamWriter {
-	return &streamWriter{client: c, stream: stream, agg: agg, attempts: attempts, backoff: 50 * time.Millisecond}
-}
-
-// shardMap lists the stream's shards once; with no map every record is
-// aggregated with its neighbours regardless of shard.
-func (w *streamWriter) shardMap(ctx context.Context) *kinesisapi.ShardMap {
-	if w.shards != nil {
-		return w.shards
+func newProducerSink(ctx context.Context, client kinesisapi.Client, stream string, proc records.Processor, attempts int) (*producerSink, error) {
+	s := &producerSink{}
+	p, err := batch.Open(ctx, client, stream,
+		batch.WithProcessor(proc),
+		batch.RetryLimit(attempts-1),
+		batch.Backoff(50*time.Millisecond, 2*time.Second),
+		batch.ErrorCallback(s.onFailure),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("producer for stream %s: %w", stream, err)
 	}
-	list, err := kinesisapi.ListShards(ctx, listOnly{w.client}, w.stream)
-	if err != nil || len(list) == 0 {
-		return nil
+	s.p = p
+	return s, nil
+}
+
+func contentKey(pk, ehk string, data []byte) string {
+	return pk + "\x00" + ehk + "\x00" + string(data)
+}
+
+func (s *producerSink) onFailure(fr batch.FailedRecord) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := contentKey(fr.PartitionKey, fr.ExplicitHashKey, fr.Data)
+	idx := s.current[k]
+	if len(idx) == 0 {
+		return // not this invocation's record
 	}
-	w.shards = kinesisapi.NewShardMap(list)
-	return w.shards
-}
-
-// listOnly adapts putClient to the kinesisapi.Client that ListShards takes;
-// only ListShards is called.
-type listOnly struct{ putClient }
-
-func (listOnly) GetRecords(context.Context, *kinesis.GetRecordsInput, ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
-	return nil, errors.New("not used")
-}
-func (listOnly) GetShardIterator(context.Context, *kinesis.GetShardIteratorInput, ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
-	return nil, errors.New("not used")
-}
-func (listOnly) DescribeStreamSummary(context.Context, *kinesis.DescribeStreamSummaryInput, ...func(*kinesis.Options)) (*kinesis.DescribeStreamSummaryOutput, error) {
-	return nil, errors.New("not used")
-}
-func (listOnly) CreateStream(context.Context, *kinesis.CreateStreamInput, ...func(*kinesis.Options)) (*kinesis.CreateStreamOutput, error) {
-	return nil, errors.New("not used")
-}
-
-// entry is one Kinesis record to put and the inputs it carries.
-type entry struct {
-	rec    records.Aggregated
-	inputs []int
+	s.current[k] = idx[1:]
+	s.failed = append(s.failed, records.ItemError{Index: idx[0], Err: fr})
 }
 
 // Send implements sink.
-func (w *streamWriter) Send(ctx context.Context, recs []records.UserRecord) error {
+func (s *producerSink) Send(ctx context.Context, recs []records.UserRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	var failed records.ItemErrors
-	entries, err := w.aggregate(ctx, recs, &failed)
-	if err != nil {
-		return err
-	}
-	pending := make([]int, len(entries))
-	for i := range pending {
-		pending[i] = i
-	}
-	lastErr := make([]error, len(entries))
-	delay := w.backoff
-attempts:
-	for attempt := 1; len(pending) > 0; attempt++ {
-		if attempt > 1 {
-			if attempt > w.attempts {
+	s.mu.Lock()
+	s.current = make(map[string][]int, len(recs))
+	s.failed = nil
+	s.mu.Unlock()
+	var rejected records.ItemErrors
+	queued := make([]bool, len(recs))
+	for i, r := range recs {
+		// The partition key is fixed here (the producer would pick a
+		// random one) so that a failure can be matched back.
+		if r.PartitionKey == "" {
+			r.PartitionKey = randomKey()
+			recs[i] = r
+		}
+		s.mu.Lock()
+		k := contentKey(r.PartitionKey, r.ExplicitHashKey, r.Data)
+		s.current[k] = append(s.current[k], i)
+		s.mu.Unlock()
+		if err := s.p.PutRecord(ctx, r); err != nil {
+			if !errors.Is(err, batch.ErrInvalidRecord) {
+				// The producer is closed or ctx ended: nothing more can
+				// be queued; what was queued is still flushed below.
+				for j := i; j < len(recs); j++ {
+					rejected = append(rejected, records.ItemError{Index: j, Err: err})
+				}
 				break
 			}
-			d := delay/2 + rand.N(delay/2+1)
-			t := time.NewTimer(d)
-			select {
-			case <-ctx.Done():
-				t.Stop()
-				for _, e := range pending {
-					lastErr[e] = fmt.Errorf("%w (after %v)", ctx.Err(), lastErr[e])
-				}
-				break attempts
-			case <-t.C:
-			}
-			delay = min(2*delay, 2*time.Second)
+			rejected = append(rejected, records.ItemError{Index: i, Err: err})
+			continue
 		}
-		var retry []int
-		for len(pending) > 0 {
-			n, size := 0, 0
-			for n < len(pending) && n < maxPutEntries {
-				s := len(entries[pending[n]].rec.Data) + len(entries[pending[n]].rec.PartitionKey)
-				if n > 0 && size+s > maxPutBytes {
-					break
-				}
-				size += s
-				n++
-			}
-			chunk := pending[:n]
-			pending = pending[n:]
-			in := &kinesis.PutRecordsInput{StreamName: aws.String(w.stream), Records: make([]types.PutRecordsRequestEntry, len(chunk))}
-			for i, e := range chunk {
-				r := entries[e].rec
-				in.Records[i] = types.PutRecordsRequestEntry{Data: r.Data, PartitionKey: aws.String(r.PartitionKey)}
-				if r.ExplicitHashKey != "" {
-					in.Records[i].ExplicitHashKey = aws.String(r.ExplicitHashKey)
-				}
-			}
-			out, err := w.client.PutRecords(ctx, in)
-			if err != nil {
-				for _, e := range chunk {
-					lastErr[e] = fmt.Errorf("put records to %s: %w", w.stream, err)
-				}
-				retry = append(retry, chunk...)
-				continue
-			}
-			for i, r := range out.Records {
-				if r.ErrorCode == nil || i >= len(chunk) {
-					continue
-				}
-				lastErr[chunk[i]] = fmt.Errorf("put record to %s: %s: %s", w.stream, aws.ToString(r.ErrorCode), aws.ToString(r.ErrorMessage))
-				retry = append(retry, chunk[i])
-			}
-			if len(out.Records) < len(chunk) {
-				for _, e := range chunk[len(out.Records):] {
-					lastErr[e] = fmt.Errorf("put records to %s: no result for the entry", w.stream)
-					retry = append(retry, e)
-				}
-			}
-		}
-		pending = retry
+		queued[i] = true
 	}
-	for _, e := range pending {
-		for _, i := range entries[e].inputs {
-			failed = append(failed, records.ItemError{Index: i, Err: lastErr[e]})
+	fctx, cancel := ctx, context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) > 2*flushMargin {
+		fctx, cancel = context.WithDeadline(ctx, dl.Add(-flushMargin))
+	}
+	ferr := s.p.Flush(fctx)
+	cancel()
+
+	s.mu.Lock()
+	failed := append(s.failed, rejected...)
+	s.current, s.failed = nil, nil
+	s.mu.Unlock()
+	if ferr != nil {
+		// Which of the queued records were delivered is unknown: all of
+		// them count as failed (at least once: a retry may duplicate).
+		seen := make(map[int]bool, len(failed))
+		for _, f := range failed {
+			seen[f.Index] = true
+		}
+		for i, q := range queued {
+			if q && !seen[i] {
+				failed = append(failed, records.ItemError{Index: i, Err: fmt.Errorf("flush to %s did not finish: %w", s.p.Stream(), ferr)})
+			}
 		}
 	}
 	if len(failed) == 0 {
@@ -186,65 +141,15 @@ attempts:
 	return failed
 }
 
-// aggregate packs recs into entries, grouped by predicted shard so that an
-// aggregated record only holds user records of its own shard. Records the
-// aggregator rejects are appended to failed.
-func (w *streamWriter) aggregate(ctx context.Context, recs []records.UserRecord, failed *records.ItemErrors) ([]entry, error) {
-	groups := [][]int{nil}
-	if m := w.shardMap(ctx); m != nil && m.Len() > 1 {
-		byShard := map[string]int{}
-		groups = groups[:0]
-		for i, r := range recs {
-			s, err := m.ShardFor(r.PartitionKey, r.ExplicitHashKey)
-			if err != nil {
-				*failed = append(*failed, records.ItemError{Index: i, Err: err})
-				continue
-			}
-			g, ok := byShard[s.ID]
-			if !ok {
-				g = len(groups)
-				byShard[s.ID] = g
-				groups = append(groups, nil)
-			}
-			groups[g] = append(groups[g], i)
-		}
-	} else {
-		groups[0] = make([]int, len(recs))
-		for i := range recs {
-			groups[0][i] = i
-		}
+// Close flushes and stops the producer.
+func (s *producerSink) Close(ctx context.Context) error { return s.p.Close(ctx) }
+
+func randomKey() string {
+	var b [8]byte
+	for i := range b {
+		b[i] = byte(rand.Uint32())
 	}
-	var entries []entry
-	for _, g := range groups {
-		in := make([]records.UserRecord, len(g))
-		for j, i := range g {
-			in[j] = recs[i]
-		}
-		out, err := w.agg.Aggregate(ctx, in, records.MaxRecordSize)
-		items, batchErr := records.SplitErrors(err)
-		if batchErr != nil {
-			return nil, fmt.Errorf("aggregate records for %s: %w", w.stream, batchErr)
-		}
-		bad := make(map[int]bool, len(items))
-		for _, ie := range items {
-			if ie.Index >= 0 && ie.Index < len(g) {
-				bad[ie.Index] = true
-				*failed = append(*failed, records.ItemError{Index: g[ie.Index], Err: ie.Err})
-			}
-		}
-		next := 0
-		for _, a := range out {
-			e := entry{rec: a}
-			for len(e.inputs) < a.Count && next < len(g) {
-				if !bad[next] {
-					e.inputs = append(e.inputs, g[next])
-				}
-				next++
-			}
-			entries = append(entries, e)
-		}
-	}
-	return entries, nil
+	return hex.EncodeToString(b[:])
 }
 
 func sortItemErrors(es records.ItemErrors) {
