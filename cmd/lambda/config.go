@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,12 +43,14 @@ var errInvalidConfig = errors.New("invalid configuration")
 type config struct {
 	handler string // consumer | producer
 
-	processor        string // native processor name
-	handlerPlugin    string // consumer: record-handler plugin path (absolute)
-	serializerPlugin string // replaces the processor's serializer
-	aggregatorPlugin string // replaces the processor's aggregator
-	builtin          string // consumer: built-in handler when no plugin
-	skipUndecodable  bool   // consumer: skip and count instead of failing
+	processor     string // native processor name
+	handlerPlugin string // consumer: record-handler plugin path (absolute)
+	// handlerPluginConfig is the handler plugin's init configuration (JSON).
+	handlerPluginConfig []byte
+	serializerPlugin    string // replaces the processor's serializer
+	aggregatorPlugin    string // replaces the processor's aggregator
+	builtin             string // consumer: built-in handler when no plugin
+	skipUndecodable     bool   // consumer: skip and count instead of failing
 
 	outputStream string // consumer: where emitted records go ("" = none)
 	stream       string // producer: target stream
@@ -109,6 +112,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, invalid(p.name, getenv(p.name), fmt.Sprintf("plugin file: %v", err))
 		}
 		*p.dst = v
+	}
+	if v := getenv("SHARDWORK_HANDLER_PLUGIN_CONFIG"); v != "" {
+		if !json.Valid([]byte(v)) {
+			return c, invalid("SHARDWORK_HANDLER_PLUGIN_CONFIG", v, "not valid JSON")
+		}
+		c.handlerPluginConfig = []byte(v)
 	}
 	if c.builtin == "" {
 		c.builtin = builtinLog

@@ -32,6 +32,7 @@
 //	                               msgpack, kpl-json (default), kpl-string
 //	SHARDWORK_HANDLER_PLUGIN       consumer: record-handler plugin (.wasm); relative
 //	                               paths are inside the package (LAMBDA_TASK_ROOT)
+//	SHARDWORK_HANDLER_PLUGIN_CONFIG  the handler plugin's configuration (JSON, given to its init)
 //	SHARDWORK_SERIALIZER_PLUGIN    serializer plugin replacing the processor's
 //	SHARDWORK_AGGREGATOR_PLUGIN    aggregator plugin replacing the processor's
 //	SHARDWORK_BUILTIN_HANDLER      consumer without a plugin: log (default; each record

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -203,4 +204,72 @@ func (b batchResponse) ids() []string {
 		out = append(out, f.ItemIdentifier)
 	}
 	return out
+}
+
+var (
+	pluginsOnce sync.Once
+	pluginsDir  string
+	pluginsErr  error
+)
+
+// pluginPackage builds the example plugins next to the bootstrap (as `make
+// lambda` packages them: plugins/NAME.wasm) and precompiles them into
+// plugin-cache with `bootstrap compile-plugins`. It returns the package
+// directory.
+func pluginPackage(tb testing.TB) string {
+	tb.Helper()
+	boot := bootstrap(tb)
+	pluginsOnce.Do(func() {
+		root, err := harness.ModuleRoot()
+		if err != nil {
+			pluginsErr = err
+			return
+		}
+		dir := filepath.Dir(boot)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		var wasm []string
+		for _, name := range []string{"enrich", "kpl"} {
+			out := filepath.Join(dir, "plugins", name+".wasm")
+			cmd := exec.CommandContext(ctx, "go", "build", "-buildmode=c-shared", "-trimpath", "-o", out, "./plugins/examples/"+name)
+			cmd.Dir = root
+			cmd.Env = append(os.Environ(), "GOOS=wasip1", "GOARCH=wasm")
+			if b, err := cmd.CombinedOutput(); err != nil {
+				pluginsErr = fmt.Errorf("build plugin %s: %v\n%s", name, err, b)
+				return
+			}
+			wasm = append(wasm, out)
+		}
+		cmd := exec.CommandContext(ctx, boot, append([]string{"compile-plugins", filepath.Join(dir, "plugin-cache")}, wasm...)...)
+		if b, err := cmd.CombinedOutput(); err != nil {
+			pluginsErr = fmt.Errorf("bootstrap compile-plugins: %v\n%s", err, b)
+			return
+		}
+		pluginsDir = dir
+	})
+	if pluginsErr != nil {
+		tb.Fatal(pluginsErr)
+	}
+	return pluginsDir
+}
+
+// kinesisEventJSON is a synthetic event of n JSON records on one shard, as
+// an event source mapping would deliver them.
+func kinesisEventJSON(tb testing.TB, n int) []byte {
+	tb.Helper()
+	recs := make([]types.Record, n)
+	t0 := time.Unix(1700000000, 0)
+	for i := range recs {
+		recs[i] = types.Record{
+			Data:                        fmt.Appendf(nil, `{"id":"r%d","level":"info","msg":"benchmark record number %d","n":%d}`, i, i, i),
+			PartitionKey:                aws.String(fmt.Sprintf("key-%d", i%64)),
+			SequenceNumber:              aws.String(fmt.Sprintf("4968056943603622115578351945410581400852494245066%08d", i)),
+			ApproximateArrivalTimestamp: aws.Time(t0.Add(time.Duration(i) * time.Millisecond)),
+		}
+	}
+	b, err := json.Marshal(event("bench", recs))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }
