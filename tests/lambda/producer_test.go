@@ -125,4 +125,3 @@ func dataOf(recs []records.Record) [][]byte {
 	}
 	return out
 }
-
