@@ -47,6 +47,9 @@ type config struct {
 	handlerPlugin string // consumer: record-handler plugin path (absolute)
 	// handlerPluginConfig is the handler plugin's init configuration (JSON).
 	handlerPluginConfig []byte
+	// pluginTrusted runs plugins without per-call deadlines (faster; the
+	// function's own timeout still ends a guest that never returns).
+	pluginTrusted bool
 	serializerPlugin    string // replaces the processor's serializer
 	aggregatorPlugin    string // replaces the processor's aggregator
 	builtin             string // consumer: built-in handler when no plugin
@@ -118,6 +121,13 @@ func loadConfig(getenv func(string) string) (config, error) {
 			return c, invalid("SHARDWORK_HANDLER_PLUGIN_CONFIG", v, "not valid JSON")
 		}
 		c.handlerPluginConfig = []byte(v)
+	}
+	switch v := getenv("SHARDWORK_PLUGIN_TRUSTED"); v {
+	case "", "false":
+	case "true":
+		c.pluginTrusted = true
+	default:
+		return c, invalid("SHARDWORK_PLUGIN_TRUSTED", v, "true or false")
 	}
 	if c.builtin == "" {
 		c.builtin = builtinLog

@@ -35,6 +35,9 @@
 //	SHARDWORK_HANDLER_PLUGIN_CONFIG  the handler plugin's configuration (JSON, given to its init)
 //	SHARDWORK_SERIALIZER_PLUGIN    serializer plugin replacing the processor's
 //	SHARDWORK_AGGREGATOR_PLUGIN    aggregator plugin replacing the processor's
+//	SHARDWORK_PLUGIN_TRUSTED       true runs plugins without per-call deadlines: several
+//	                               times faster; a guest that never returns is then ended
+//	                               by the function's timeout (default false)
 //	SHARDWORK_BUILTIN_HANDLER      consumer without a plugin: log (default; each record
 //	                               at debug level), forward (to the output stream), discard
 //	SHARDWORK_ON_DECODE_ERROR      consumer: fail (default; report the record) or skip

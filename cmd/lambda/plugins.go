@@ -41,6 +41,9 @@ func tmpCache() string { return filepath.Join(os.TempDir(), "shardwork-plugin-ca
 func loadPlugin(ctx context.Context, cfg config, path string, config []byte, log *slog.Logger) (*host.Plugin, error) {
 	opts := func(dir string) []host.Option {
 		o := []host.Option{host.WithCacheDir(dir), host.WithLogger(log)}
+		if cfg.pluginTrusted {
+			o = append(o, host.WithTrusted())
+		}
 		if len(config) > 0 {
 			o = append(o, host.WithConfig(config))
 		}
@@ -112,8 +115,9 @@ func loadPlugins(ctx context.Context, cfg config, log *slog.Logger) (set pluginS
 // compiles each plugin into the compilation cache DIR, which a package ships
 // so that cold starts skip compilation. The cache is only valid for the
 // wazero version and architecture of this bootstrap. Each plugin is loaded
-// exactly as the function loads it (wazero's cache key covers the runtime
-// settings, such as interrupting calls on deadline, not only the module).
+// exactly as the function loads it, sandboxed and trusted (wazero's cache
+// key covers the runtime settings, such as interrupting calls on deadline,
+// not only the module).
 func compilePlugins(ctx context.Context, args []string, stdout io.Writer) error {
 	if len(args) < 2 {
 		return errors.New("usage: bootstrap compile-plugins CACHE_DIR PLUGIN.wasm...")
@@ -122,12 +126,14 @@ func compilePlugins(ctx context.Context, args []string, stdout io.Writer) error 
 	log := slog.New(slog.DiscardHandler)
 	for _, path := range args[1:] {
 		start := time.Now()
-		p, err := loadPlugin(ctx, config{cacheDir: dir}, path, nil, log)
-		if err != nil {
-			return err
-		}
-		if err := p.Close(ctx); err != nil {
-			return err
+		for _, trusted := range []bool{false, true} {
+			p, err := loadPlugin(ctx, config{cacheDir: dir, pluginTrusted: trusted}, path, nil, log)
+			if err != nil {
+				return err
+			}
+			if err := p.Close(ctx); err != nil {
+				return err
+			}
 		}
 		fmt.Fprintf(stdout, "compiled %s into %s in %v\n", path, dir, time.Since(start).Round(time.Millisecond))
 	}

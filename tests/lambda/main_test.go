@@ -20,10 +20,18 @@ import (
 	"github.com/shardwork/shardwork/tests/harness"
 )
 
-func TestMain(m *testing.M) { harness.Main(m) }
+func TestMain(m *testing.M) {
+	code := m.Run()
+	harness.StopAll()
+	if bootDir != "" {
+		_ = os.RemoveAll(bootDir)
+	}
+	os.Exit(code)
+}
 
 var (
 	bootOnce sync.Once
+	bootDir  string // this test binary's package directory, removed at exit
 	bootPath string
 	bootErr  error
 )
@@ -37,11 +45,16 @@ func bootstrap(tb testing.TB) string {
 			bootErr = err
 			return
 		}
-		dir := filepath.Join(root, "build", "e2e", fmt.Sprint(os.Getpid()))
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(root, "build", "e2e"), 0o755); err != nil {
 			bootErr = err
 			return
 		}
+		dir, err := os.MkdirTemp(filepath.Join(root, "build", "e2e"), "pkg-")
+		if err != nil {
+			bootErr = err
+			return
+		}
+		bootDir = dir
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
 		bootPath, bootErr = harness.BuildBootstrap(ctx, dir)
@@ -261,7 +274,7 @@ func kinesisEventJSON(tb testing.TB, n int) []byte {
 	t0 := time.Unix(1700000000, 0)
 	for i := range recs {
 		recs[i] = types.Record{
-			Data:                        fmt.Appendf(nil, `{"id":"r%d","level":"info","msg":"benchmark record number %d","n":%d}`, i, i, i),
+			Data:                        fmt.Appendf(nil, `{"id":"r%d","level":"info","n":%d}`, i, i),
 			PartitionKey:                aws.String(fmt.Sprintf("key-%d", i%64)),
 			SequenceNumber:              aws.String(fmt.Sprintf("4968056943603622115578351945410581400852494245066%08d", i)),
 			ApproximateArrivalTimestamp: aws.Time(t0.Add(time.Duration(i) * time.Millisecond)),
@@ -270,6 +283,11 @@ func kinesisEventJSON(tb testing.TB, n int) []byte {
 	b, err := json.Marshal(event("bench", recs))
 	if err != nil {
 		tb.Fatal(err)
+	}
+	// Lambda (and the emulator, which silently truncates) takes at most
+	// 6 MiB per invocation; an event source mapping never sends more.
+	if len(b) > 6<<20 {
+		tb.Fatalf("a %d-record event of %d bytes exceeds Lambda's 6 MiB payload limit", n, len(b))
 	}
 	return b
 }
