@@ -49,11 +49,11 @@ type config struct {
 	handlerPluginConfig []byte
 	// pluginTrusted runs plugins without per-call deadlines (faster; the
 	// function's own timeout still ends a guest that never returns).
-	pluginTrusted bool
-	serializerPlugin    string // replaces the processor's serializer
-	aggregatorPlugin    string // replaces the processor's aggregator
-	builtin             string // consumer: built-in handler when no plugin
-	skipUndecodable     bool   // consumer: skip and count instead of failing
+	pluginTrusted    bool
+	serializerPlugin string // replaces the processor's serializer
+	aggregatorPlugin string // replaces the processor's aggregator
+	builtin          string // consumer: built-in handler when no plugin
+	skipUndecodable  bool   // consumer: skip and count instead of failing
 
 	outputStream string // consumer: where emitted records go ("" = none)
 	stream       string // producer: target stream
