@@ -22,3 +22,6 @@ done
 if [ "$arch" = "$host" ]; then
 	"$dir/bootstrap" compile-plugins "$dir/plugin-cache" "$dir"/plugins/*.wasm
 fi
+# Lambda runs the function as another user than the one who unpacked it:
+# everything must be readable by all (wazero writes its cache owner-only).
+chmod -R a+rX "$dir"
