@@ -63,7 +63,13 @@ func TestBrokenPluginsReported(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.mode+c.tags, func(t *testing.T) {
-			extra := []string{"-ldflags=-X main.mode=" + c.mode}
+			var extra []string
+			opts := []host.Option{host.WithCacheDir(cacheDir)}
+			if c.mode == "abi2" {
+				extra = append(extra, "-ldflags=-X main.mode="+c.mode)
+			} else if c.mode != "" {
+				opts = append(opts, host.WithConfig([]byte("mode="+c.mode)))
+			}
 			if c.tags != "" {
 				extra = append(extra, "-tags="+c.tags)
 			}
@@ -71,7 +77,7 @@ func TestBrokenPluginsReported(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := conformance.Check(ctx, path, host.WithCacheDir(cacheDir))
+			rep, err := conformance.Check(ctx, path, opts...)
 			if !errors.Is(err, conformance.ErrNonConformant) || !strings.Contains(err.Error(), c.want) || rep.Passed() {
 				t.Fatalf("error %v, want one containing %q\n%s", err, c.want, rep.String())
 			}
