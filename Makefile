@@ -25,7 +25,7 @@ vet:
 
 # The whole suite: unit, end-to-end (real kinesalite and Redis, started by the
 # harness) and a short run of every fuzz target.
-test: deps vet
+test: deps plugins vet
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(MAKE) fuzz
 

@@ -3,7 +3,9 @@ package conformance_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -11,6 +13,8 @@ import (
 	"github.com/shardwork/shardwork/plugins/host"
 	"github.com/shardwork/shardwork/plugins/internal/wasmbuild"
 )
+
+var cacheDir = filepath.Join(os.TempDir(), "shardwork-wazero-test-cache")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -35,7 +39,7 @@ func TestExamplesConform(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := conformance.Check(ctx, path)
+			rep, err := conformance.Check(ctx, path, host.WithCacheDir(cacheDir))
 			t.Log(rep.String())
 			if err != nil || !rep.Passed() {
 				t.Fatalf("not conformant: %v", err)
@@ -59,7 +63,13 @@ func TestBrokenPluginsReported(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.mode+c.tags, func(t *testing.T) {
-			extra := []string{"-ldflags=-X main.mode=" + c.mode}
+			var extra []string
+			opts := []host.Option{host.WithCacheDir(cacheDir)}
+			if c.mode == "abi2" {
+				extra = append(extra, "-ldflags=-X main.mode="+c.mode)
+			} else if c.mode != "" {
+				opts = append(opts, host.WithConfig([]byte("mode="+c.mode)))
+			}
 			if c.tags != "" {
 				extra = append(extra, "-tags="+c.tags)
 			}
@@ -67,7 +77,7 @@ func TestBrokenPluginsReported(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rep, err := conformance.Check(ctx, path)
+			rep, err := conformance.Check(ctx, path, opts...)
 			if !errors.Is(err, conformance.ErrNonConformant) || !strings.Contains(err.Error(), c.want) || rep.Passed() {
 				t.Fatalf("error %v, want one containing %q\n%s", err, c.want, rep.String())
 			}
@@ -76,5 +86,15 @@ func TestBrokenPluginsReported(t *testing.T) {
 	if _, err := conformance.Check(ctx, "/nonexistent/plugin.wasm"); !errors.Is(err, conformance.ErrNonConformant) {
 		t.Fatalf("missing file: %v", err)
 	}
-	_ = host.ErrNotFound
+}
+
+func ExampleCheck() {
+	path, err := wasmbuild.Rust("plugins/examples-rust/upper/upper.rs")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	rep, err := conformance.Check(context.Background(), path)
+	fmt.Println(rep.Description.Name, rep.Passed(), err)
+	// Output: upper true <nil>
 }

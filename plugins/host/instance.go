@@ -238,8 +238,7 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 // served its calls or grew past the memory bound.
 func (p *Plugin) release(ctx context.Context, inst *instance, failed bool) {
 	inst.out.endCall()
-	recycle := inst.calls >= p.cfg.recycleCalls || inst.mem.Size() > p.cfg.recycleMemory
-	if failed || recycle {
+	if failed || inst.calls >= p.cfg.recycleCalls || inst.mem.Size() > p.cfg.recycleMemory {
 		if failed {
 			p.stats.Discarded.Add(1)
 		} else {

@@ -20,12 +20,22 @@ import (
 
 const misbehave = "plugins/host/testdata/misbehave"
 
-func rawbad(t testing.TB, mode string, tags ...string) string {
-	extra := []string{"-ldflags=-X main.mode=" + mode}
+// rawbad builds the hand-written fixture; modes that act before init are
+// linked in, the others are picked by the init config (one build for all).
+func rawbad(t testing.TB, mode string, tags ...string) (string, []host.Option) {
+	var extra []string
+	var opts []host.Option
+	switch mode {
+	case "abi2", "badjson":
+		extra = append(extra, "-ldflags=-X main.mode="+mode)
+	case "":
+	default:
+		opts = append(opts, host.WithConfig([]byte("mode="+mode)))
+	}
 	if len(tags) > 0 {
 		extra = append(extra, "-tags="+strings.Join(tags, ","))
 	}
-	return build(t, "plugins/host/testdata/rawbad", extra...)
+	return build(t, "plugins/host/testdata/rawbad", extra...), opts
 }
 
 // syncBuffer is a log sink safe for the plugin's concurrent writers.
@@ -65,7 +75,7 @@ func TestPoisonRecordIsolated(t *testing.T) {
 	}{
 		{"panic", "poison record 1007"},
 		{"loop", "deadline exceeded"},
-		{"alloc", "out of memory"},
+		{"alloc", ""},   // out of memory, or the deadline on a slow machine; see TestMemoryLimit
 		{"recurse", ""}, // stack overflow or deadline, whichever comes first
 		{"exit", "exited with code 3"},
 		{"crash", "panic on another goroutine"},
@@ -165,12 +175,12 @@ func TestLoadErrors(t *testing.T) {
 	}{
 		{"missing file", func(*testing.T) string { return filepath.Join(dir, "nope.wasm") }, nil, host.ErrNotFound, "nope.wasm"},
 		{"not wasm", func(*testing.T) string { return notWasm }, nil, host.ErrInvalidModule, "x.wasm"},
-		{"abi_version 2", func(t *testing.T) string { return rawbad(t, "abi2") }, nil, host.ErrABIVersion, "abi_version() returned 2"},
-		{"imports shardwork_v2", func(t *testing.T) string { return rawbad(t, "", "importv2") }, nil, host.ErrABIVersion, "built for ABI v2"},
-		{"missing export", func(t *testing.T) string { return rawbad(t, "", "nohandle") }, nil, host.ErrMissingExport, `no exported function "handle"`},
+		{"abi_version 2", func(t *testing.T) string { p, _ := rawbad(t, "abi2"); return p }, nil, host.ErrABIVersion, "abi_version() returned 2"},
+		{"imports shardwork_v2", func(t *testing.T) string { p, _ := rawbad(t, "", "importv2"); return p }, nil, host.ErrABIVersion, "built for ABI v2"},
+		{"missing export", func(t *testing.T) string { p, _ := rawbad(t, "", "nohandle"); return p }, nil, host.ErrMissingExport, `no exported function "handle"`},
 		{"wrong kind", func(t *testing.T) string { return build(t, "plugins/examples/enrich") }, []host.Option{host.WithKinds("aggregator")}, host.ErrWrongKind, "is a handler, not aggregator"},
-		{"describe not JSON", func(t *testing.T) string { return rawbad(t, "badjson") }, nil, nil, "describe returned invalid JSON"},
-		{"init fails", func(t *testing.T) string { return rawbad(t, "initfail") }, nil, host.ErrInit, `missing field "x"`},
+		{"describe not JSON", func(t *testing.T) string { p, _ := rawbad(t, "badjson"); return p }, nil, nil, "describe returned invalid JSON"},
+		{"init fails", func(t *testing.T) string { p, _ := rawbad(t, ""); return p }, []host.Option{host.WithConfig([]byte("mode=initfail"))}, host.ErrInit, `missing field "x"`},
 		{"bad config", func(t *testing.T) string { return build(t, "plugins/examples/enrich") }, []host.Option{host.WithConfig([]byte(`{"bogus":1}`))}, host.ErrInit, "bogus"},
 	}
 	for _, c := range cases {
@@ -194,14 +204,15 @@ func TestInvalidOutputs(t *testing.T) {
 		"badoffset": "outside the data area",
 	} {
 		t.Run(mode, func(t *testing.T) {
-			p := load(t, rawbad(t, mode), host.WithoutIsolation())
+			path, opts := rawbad(t, mode)
+			p := load(t, path, append(opts, host.WithoutIsolation())...)
 			h, _ := p.Handler()
 			_, err := h.Handle(context.Background(), batchOf("a"))
 			if !errors.Is(err, host.ErrPluginFailed) || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), `plugin "rawbad"`) {
 				t.Fatalf("error %v, want one containing %q", err, want)
 			}
 			// With isolation, each record is reported as failed instead.
-			p2 := load(t, rawbad(t, mode))
+			p2 := load(t, path, opts...)
 			h2, _ := p2.Handler()
 			out, err := h2.Handle(context.Background(), batchOf("a", "b"))
 			if err != nil || out.Results[0].Status != records.StatusFail || !strings.Contains(out.Results[1].Message, want) {
@@ -212,7 +223,8 @@ func TestInvalidOutputs(t *testing.T) {
 }
 
 func TestCircuitBreaker(t *testing.T) {
-	p := load(t, rawbad(t, "batcherr"), host.WithCircuitBreaker(3, time.Hour))
+	path, opts := rawbad(t, "batcherr")
+	p := load(t, path, append(opts, host.WithCircuitBreaker(3, time.Hour))...)
 	h, _ := p.Handler()
 	ctx := context.Background()
 	for i := range 3 {
@@ -330,5 +342,16 @@ func TestConcurrentCallsAndClose(t *testing.T) {
 	}
 	if _, err := h.Handle(context.Background(), batchOf(`{}`)); !errors.Is(err, host.ErrClosed) {
 		t.Fatalf("after close: %v", err)
+	}
+}
+
+// TestMemoryLimit: an allocation bomb stops at the memory limit (the Go
+// guest's runtime reports out of memory) instead of taking the host's memory.
+func TestMemoryLimit(t *testing.T) {
+	p := load(t, build(t, misbehave), host.WithMemoryLimitPages(512), host.WithCallTimeout(time.Minute))
+	h, _ := p.Handler()
+	out, err := h.Handle(context.Background(), batchOf("alloc"))
+	if err != nil || out.Results[0].Status != records.StatusFail || !strings.Contains(out.Results[0].Message, "out of memory") {
+		t.Fatalf("%v %+v", err, out.Results)
 	}
 }

@@ -1,10 +1,10 @@
-// Command rawbad is a test fixture implementing ABI v1 by hand, badly, in
-// the way selected at build time with -ldflags "-X main.mode=...":
-// oob (output pointer outside memory), badoffset (output field outside the
-// data area), abi2 (abi_version returns 2), batcherr (every call fails),
-// badjson (describe is not JSON), initfail (init rejects the config).
-// Build tags remove the handle export (nohandle) or import shardwork_v2
-// (importv2).
+// Command rawbad is a test fixture implementing ABI v1 by hand, badly. The
+// init config "mode=X" selects: oob (output pointer outside memory),
+// badoffset (output field outside the data area), batcherr (every call
+// fails), initfail (init rejects the config). Misbehaviour before init is
+// chosen at build time with -ldflags "-X main.mode=X": abi2 (abi_version
+// returns 2), badjson (describe is not JSON). Build tags remove the handle
+// export (nohandle) or import shardwork_v2 (importv2).
 package main
 
 import (
@@ -52,6 +52,9 @@ func describe() uint64 {
 
 //go:wasmexport init
 func initExport(n int32) int32 {
+	if cfg := string(in[:n]); len(cfg) > 5 && cfg[:5] == "mode=" {
+		mode = cfg[5:]
+	}
 	if mode == "initfail" {
 		lastErr = []byte("config rejected: missing field \"x\"")
 		return 1
