@@ -51,14 +51,11 @@ func BenchmarkConsumer10k(b *testing.B) {
 			con := &consumer{proc: records.KPLJSONProcessor(), decode: c.decode, handler: c.handler, log: quiet}
 			b.ReportAllocs()
 			b.SetBytes(int64(len(payload)))
+			inv := kinesisInvoker{con}
 			for b.Loop() {
-				var ev events.KinesisEvent
-				if err := json.Unmarshal(payload, &ev); err != nil {
-					b.Fatal(err)
-				}
-				resp, _ := con.Handle(context.Background(), ev)
-				if len(resp.BatchItemFailures) != 0 {
-					b.Fatal(resp)
+				resp, err := inv.Invoke(context.Background(), payload)
+				if err != nil || string(resp) != `{"batchItemFailures":null}` {
+					b.Fatal(string(resp), err)
 				}
 			}
 		})

@@ -58,11 +58,15 @@ func kinesisRecord(r events.KinesisEventRecord) records.Record {
 // delivers what the handler emits, and reports the first Kinesis record
 // that failed: Lambda then retries from that record (ReportBatchItemFailures).
 func (c *consumer) Handle(ctx context.Context, ev events.KinesisEvent) (events.KinesisEventResponse, error) {
-	st := consumeStats{Records: len(ev.Records)}
 	in := make([]records.Record, len(ev.Records))
 	for i, r := range ev.Records {
 		in[i] = kinesisRecord(r)
 	}
+	return c.handleRecords(ctx, in), nil
+}
+
+func (c *consumer) handleRecords(ctx context.Context, in []records.Record) events.KinesisEventResponse {
+	st := consumeStats{Records: len(in)}
 	failAt := c.process(ctx, in, &st)
 	var resp events.KinesisEventResponse
 	if failAt >= 0 {
@@ -74,7 +78,7 @@ func (c *consumer) Handle(ctx context.Context, ev events.KinesisEvent) (events.K
 		slog.Int("handled", st.Handled), slog.Int("undecodable", st.Undecodable),
 		slog.Int("skipped", st.Skipped), slog.Int("emitted", st.Emitted),
 		slog.Int("emit_failed", st.EmitFailed), slog.String("failed_at", st.FailedAt))
-	return resp, nil
+	return resp
 }
 
 // process returns the index of the first input record that failed, or -1.

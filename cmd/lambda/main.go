@@ -114,7 +114,7 @@ func setup(ctx context.Context, cfg config, log *slog.Logger) (any, func(context
 			}
 			c.out = s
 		}
-		return c.Handle, closeAll, nil
+		return kinesisInvoker{c}, closeAll, nil
 	case handlerProducer:
 		s, err := newSink(cfg.stream)
 		if err != nil {

@@ -30,6 +30,9 @@ func (p pluginSet) close(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// maxInvocation is Lambda's longest function timeout.
+const maxInvocation = 15 * time.Minute
+
 // tmpCache is where plugins are compiled when the package ships no usable
 // compilation cache (/tmp is the only writable place on Lambda).
 func tmpCache() string { return filepath.Join(os.TempDir(), "shardwork-plugin-cache") }
@@ -40,7 +43,10 @@ func tmpCache() string { return filepath.Join(os.TempDir(), "shardwork-plugin-ca
 // there, so the plugin is compiled again into /tmp.
 func loadPlugin(ctx context.Context, cfg config, path string, config []byte, log *slog.Logger) (*host.Plugin, error) {
 	opts := func(dir string) []host.Option {
-		o := []host.Option{host.WithCacheDir(dir), host.WithLogger(log)}
+		// A call is bounded by the invocation's deadline (its context);
+		// the host's default per-call limit (5 s) would cut a large batch
+		// short on a slow, small function and make it retry and bisect.
+		o := []host.Option{host.WithCacheDir(dir), host.WithLogger(log), host.WithCallTimeout(maxInvocation)}
 		if cfg.pluginTrusted {
 			o = append(o, host.WithTrusted())
 		}
