@@ -87,7 +87,7 @@ func loadPlugins(ctx context.Context, cfg config, log *slog.Logger) (set pluginS
 		set.closers = append(set.closers, p.Close)
 		return p, nil
 	}
-	if cfg.handlerPlugin != "" {
+	if cfg.handlerPlugin != "" && cfg.handler == handlerConsumer {
 		p, err := load(cfg.handlerPlugin, cfg.handlerPluginConfig)
 		if err != nil {
 			return set, err
