@@ -48,6 +48,8 @@ type fakeKinesis struct {
 	callErr func(call int) error
 	// hold, when set, makes each call wait for a receive on it (or ctx).
 	hold chan struct{}
+	// latency delays every PutRecords call.
+	latency time.Duration
 	// wrongShard reports every record on a shard id nobody predicted.
 	wrongShard bool
 }
@@ -138,6 +140,15 @@ func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 }
 
 func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	if f.latency > 0 {
+		t := time.NewTimer(f.latency)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if f.hold != nil {
 		select {
 		case <-f.hold:

@@ -2,7 +2,11 @@ package batch
 
 import "time"
 
-const window = time.Second
+// window is the span the per-shard limits apply to: one second, plus a
+// margin for the variation in network latency. Kinesis counts a record
+// when it arrives; a call that arrives sooner after the previous one than
+// it was sent would otherwise find the shard's second not yet over.
+const window = time.Second + 25*time.Millisecond
 
 // AIMD bounds: a throttle multiplies a shard's share of its limits by
 // aimdDecrease (never below aimdFloor); every call to the shard without a
