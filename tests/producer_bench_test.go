@@ -27,7 +27,7 @@ func BenchmarkProducerKinesalite(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			item := testItem(name, 1, 1000, "")
+			item := producerItem(name, 1, 1000, "")
 			size, err := proc.Serializer.Serialize(ctx, []any{item})
 			if err != nil {
 				b.Fatal(err)

@@ -36,7 +36,7 @@ func TestProducerRoundTripEveryProcessor(t *testing.T) {
 			want := make([]any, n)
 			for i := range want {
 				key := fmt.Sprintf("key-%d", i%500)
-				want[i] = testItem(name, i, 1000, key)
+				want[i] = producerItem(name, i, 1000, key)
 				if err := p.PutWithKey(ctx, want[i], key); err != nil {
 					t.Fatalf("put %d: %v", i, err)
 				}
@@ -68,7 +68,7 @@ func TestProducerMultiShardRandomKeys(t *testing.T) {
 	}
 	want := make([]any, 4000)
 	for i := range want {
-		want[i] = testItem(proc.Name, i, 200, "")
+		want[i] = producerItem(proc.Name, i, 200, "")
 		if err := p.Put(ctx, want[i]); err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func TestProducerCloseLosesNothing(t *testing.T) {
 	}
 	want := make([]any, 2550)
 	for i := range want {
-		want[i] = testItem(proc.Name, i, 100, fmt.Sprint("k", i%5))
+		want[i] = producerItem(proc.Name, i, 100, fmt.Sprint("k", i%5))
 		if err := p.PutWithKey(ctx, want[i], fmt.Sprint("k", i%5)); err != nil {
 			t.Fatal(err)
 		}

@@ -34,7 +34,7 @@ func producerItems(t testing.TB) int {
 // testItem is item i of about size bytes, for processor proc: a string for
 // the string processors, a JSON-able map for the others. Its "id" field (or
 // its prefix) identifies it; its key routes it.
-func testItem(proc string, i, size int, key string) any {
+func producerItem(proc string, i, size int, key string) any {
 	pad := strings.Repeat("abcdefghij", max(size-40, 0)/10)
 	if proc == records.NameString || proc == records.NameKPLString {
 		return fmt.Sprintf("%08d|%s|%s", i, key, pad)
