@@ -52,6 +52,7 @@ type shardQ struct {
 }
 
 type request struct {
+	usage   map[*shardQ]*usage // what the call counts against each shard's limits
 	entries []*kentry
 	bytes   int
 	users   int

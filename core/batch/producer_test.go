@@ -720,3 +720,34 @@ func TestRepeatedKeyHasOneRecordInFlight(t *testing.T) {
 		checkExactlyInOrder(t, f.userRecords(), 50, 1)
 	})
 }
+
+// A call counts against its shard's limits until one second after it
+// reached Kinesis, at most maxArrivalDelay after it was sent, so a shard
+// limited exactly like the producer never throttles while delays vary
+// within that bound.
+func TestNoThrottlesWhenDelaysVary(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 2)
+		f.limRecords, f.limBytes = 200, 1<<20
+		f.jitter = maxArrivalDelay
+		p := open(t, f, WithProcessor(testProcessor(false)), PutRateLimit(200), BatchSize(100))
+		start := time.Now()
+		for i := range 4000 {
+			if err := p.Put(t.Context(), fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		st := p.Stats()
+		if st.Throttled != 0 || st.RecordsDelivered != 4000 {
+			t.Fatalf("stats %+v", st)
+		}
+		// 2000 records per shard at 200/s: 9 windows after the first,
+		// each stretched by at most maxArrivalDelay.
+		if d := time.Since(start); d > 9*(time.Second+maxArrivalDelay)+time.Second {
+			t.Fatalf("took %v", d)
+		}
+	})
+}

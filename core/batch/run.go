@@ -147,7 +147,7 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 // already in flight (in this call or another), so at most one Kinesis
 // record per key is ever in flight.
 func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *request {
-	req := &request{}
+	req := &request{usage: map[*shardQ]*usage{}}
 	n := len(p.order)
 	full := false
 	for i := 0; i < n && !full; i++ {
@@ -164,7 +164,9 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 				continue
 			}
 			if r, b := q.lim.budget(now); r < 1 || b < 1 {
-				consider(q.lim.readyAt(now, q.pending[0].size))
+				if at, ok := q.lim.readyAt(now, q.pending[0].size); ok {
+					consider(at)
+				}
 				continue
 			}
 			p.aggregate(q)
@@ -196,9 +198,11 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			p.bufBytes -= e.size
 		}
 		if takenR > 0 {
-			q.lim.take(now, takenR, takenB)
+			req.usage[q] = q.lim.take(now, takenR, takenB)
 		} else if len(q.ready) > 0 && !full {
-			consider(q.lim.readyAt(now, q.ready[0].size))
+			if at, ok := q.lim.readyAt(now, q.ready[0].size); ok {
+				consider(at)
+			}
 		}
 	}
 	if n > 0 {
@@ -430,6 +434,9 @@ func (p *Producer) handle(r result) {
 		retry[e.shard] = append(retry[e.shard], e)
 	}
 	p.finish(done)
+	for q, u := range r.req.usage {
+		q.lim.done(u, now)
+	}
 	for q, o := range outcome {
 		if o.throttled {
 			q.lim.throttled()
