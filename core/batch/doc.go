@@ -61,6 +61,10 @@
 // the order holds for records queued here, not for calls already made to
 // the parent shard.
 //
+// The producer does its own retrying and throttling: give it a client whose
+// SDK retryer is off (kinesisapi.NewClient does that), or the SDK's retries
+// of throttled calls stack on top of the producer's backoff.
+//
 // # Concurrency and shutdown
 //
 // All methods are safe for concurrent use. New does no I/O and starts

@@ -751,3 +751,87 @@ func TestNoThrottlesWhenDelaysVary(t *testing.T) {
 		}
 	})
 }
+
+func TestPartitionKeyFunc(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 2)
+		p := open(t, f, PartitionKeyFunc(func(item any) string {
+			if s := item.(string); s != "random" {
+				return "key-" + s
+			}
+			return ""
+		}))
+		for _, it := range []string{"a", "b", "random"} {
+			if err := p.Put(t.Context(), it); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]string{}
+		for _, r := range f.userRecords() {
+			keys[string(r.Data)] = r.PartitionKey
+		}
+		if keys["a"] != "key-a" || keys["b"] != "key-b" || len(keys["random"]) == 0 || strings.HasPrefix(keys["random"], "key-") {
+			t.Fatalf("keys %v", keys)
+		}
+	})
+}
+
+func TestCallErrorsAndTimeoutsAreRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 1)
+		f.callErr = func(call int) error {
+			if call < 2 {
+				return errors.New("connection reset by peer")
+			}
+			return nil
+		}
+		f.hold = make(chan struct{})
+		go func() {
+			// The first call hangs past RequestTimeout; the others go.
+			time.Sleep(5 * time.Second)
+			close(f.hold)
+		}()
+		var timeouts, resets int
+		p := open(t, f, RequestTimeout(time.Second), RetryLimit(10), AfterFlush(func(fi FlushInfo) {
+			switch {
+			case errors.Is(fi.Err, context.DeadlineExceeded):
+				timeouts++
+			case fi.Err != nil && strings.Contains(fi.Err.Error(), "connection reset"):
+				resets++
+			}
+		}))
+		putKeyed(t, p, 20, 4)
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if timeouts == 0 || resets != 2 {
+			t.Fatalf("%d timed-out calls, %d reset calls", timeouts, resets)
+		}
+		checkExactlyInOrder(t, f.userRecords(), 20, 4)
+		if st := p.Stats(); st.Retried == 0 || st.Failed != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+func TestPeriodicShardRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 1)
+		p := open(t, f, ShardRefreshInterval(10*time.Second))
+		lists := f.listCalls
+		f.mu.Lock()
+		f.setShards(3)
+		f.mu.Unlock()
+		time.Sleep(11 * time.Second)
+		putKeyed(t, p, 30, 30)
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if f.listCalls == lists || p.shardMap.Len() != 3 {
+			t.Fatalf("after the refresh interval: %d listings, %d shards", f.listCalls-lists, p.shardMap.Len())
+		}
+	})
+}
