@@ -414,6 +414,60 @@ func (p *Producer) putItem(ctx context.Context, item any, pk string, block bool)
 	return p.enqueue(ctx, item, records.UserRecord{PartitionKey: pk, Data: data[0]}, block)
 }
 
+// PutBatch serializes items with one Serializer call (one call per batch
+// also for a WebAssembly serializer) and queues them in order, with keys
+// from PartitionKeyFunc or random ones, blocking while the queue is full.
+// Items that cannot be serialized or are invalid, and items not queued
+// because ctx ended or the producer closed, are reported in a
+// records.ItemErrors (Index = position in items); the other items are
+// queued. A nil error means every item was queued.
+func (p *Producer) PutBatch(ctx context.Context, items []any) error {
+	if err := p.checkOpen(); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	data, err := p.cfg.processor.Serializer.Serialize(ctx, items)
+	bad, batchErr := records.SplitErrors(err)
+	if batchErr != nil {
+		return fmt.Errorf("serialize: %w", batchErr)
+	}
+	if len(data) != len(items) {
+		return fmt.Errorf("serialize: serializer %q returned %d results for %d items", p.cfg.processor.Name, len(data), len(items))
+	}
+	failed := make(map[int]error, len(bad))
+	for _, ie := range bad {
+		failed[ie.Index] = fmt.Errorf("%w: serialize: %w", ErrInvalidRecord, ie.Err)
+	}
+	var errs records.ItemErrors
+	var stop error
+	for i, item := range items {
+		if err, ok := failed[i]; ok {
+			errs = append(errs, records.ItemError{Index: i, Err: err})
+			continue
+		}
+		if stop != nil {
+			errs = append(errs, records.ItemError{Index: i, Err: stop})
+			continue
+		}
+		pk := ""
+		if p.cfg.partitionKeyFunc != nil {
+			pk = p.cfg.partitionKeyFunc(item)
+		}
+		if err := p.enqueue(ctx, item, records.UserRecord{PartitionKey: pk, Data: data[i]}, true); err != nil {
+			if !errors.Is(err, ErrInvalidRecord) {
+				stop = err
+			}
+			errs = append(errs, records.ItemError{Index: i, Err: err})
+		}
+	}
+	if errs != nil {
+		return errs
+	}
+	return nil
+}
+
 func (p *Producer) checkOpen() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -23,6 +23,13 @@ func open(t *testing.T, f *fakeKinesis, opts ...Option) *Producer {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	// A test that fails early still stops the producer (a call held by the
+	// fake ends with the deadline).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		p.Close(ctx)
+	})
 	return p
 }
 
@@ -832,6 +839,36 @@ func TestPeriodicShardRefresh(t *testing.T) {
 		}
 		if f.listCalls == lists || p.shardMap.Len() != 3 {
 			t.Fatalf("after the refresh interval: %d listings, %d shards", f.listCalls-lists, p.shardMap.Len())
+		}
+	})
+}
+
+func TestPutBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 2)
+		p := open(t, f, PartitionKeyFunc(func(item any) string { s, _ := item.(string); return "k" + s[:min(len(s), 3)] }))
+		err := p.PutBatch(t.Context(), []any{"1", 2, "3", strings.Repeat("x", records.MaxRecordSize), "5"})
+		items, batchErr := records.SplitErrors(err)
+		if batchErr != nil || len(items) != 2 || items[0].Index != 1 || items[1].Index != 3 ||
+			!errors.Is(items[0].Err, ErrInvalidRecord) || !errors.Is(items[1].Err, records.ErrTooLarge) {
+			t.Fatalf("PutBatch = %v", err)
+		}
+		if err := p.PutBatch(t.Context(), []any{"6", "7"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range f.userRecords() {
+			got[string(r.Data)] = r.PartitionKey
+		}
+		if len(got) != 4 || got["1"] != "k1" || got["3"] != "k3" || got["5"] != "k5" || got["7"] != "k7" {
+			t.Fatalf("delivered %v", got)
+		}
+		err = p.PutBatch(t.Context(), []any{"8"})
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("PutBatch after Close = %v", err)
 		}
 	})
 }
