@@ -863,7 +863,7 @@ func TestPutBatch(t *testing.T) {
 		for _, r := range f.userRecords() {
 			got[string(r.Data)] = r.PartitionKey
 		}
-		if len(got) != 4 || got["1"] != "k1" || got["3"] != "k3" || got["5"] != "k5" || got["7"] != "k7" {
+		if len(got) != 5 || got["6"] != "k6" || got["1"] != "k1" || got["3"] != "k3" || got["5"] != "k5" || got["7"] != "k7" {
 			t.Fatalf("delivered %v", got)
 		}
 		err = p.PutBatch(t.Context(), []any{"8"})
