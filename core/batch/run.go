@@ -266,7 +266,6 @@ func (p *Producer) aggregate(q *shardQ) {
 	}
 	for _, o := range outs {
 		e := &kentry{shard: q, pk: o.PartitionKey, ehk: o.ExplicitHashKey, data: o.Data, size: len(o.Data) + len(o.PartitionKey)}
-		e.hash, _ = kinesisapi.RecordHashKey(o.PartitionKey, o.ExplicitHashKey)
 		for k := 0; k < o.Count; k++ {
 			skip()
 			if j >= len(pend) {
@@ -277,6 +276,11 @@ func (p *Producer) aggregate(q *shardQ) {
 		}
 		if len(e.recs) == 0 {
 			continue
+		}
+		if first := e.recs[0].ur; first.PartitionKey == o.PartitionKey && first.ExplicitHashKey == o.ExplicitHashKey {
+			e.hash = e.recs[0].hash
+		} else {
+			e.hash, _ = kinesisapi.RecordHashKey(o.PartitionKey, o.ExplicitHashKey)
 		}
 		// Buffered bytes now count the aggregate instead of its records.
 		for _, u := range e.recs {
