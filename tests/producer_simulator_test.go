@@ -187,8 +187,9 @@ func TestProducerSimulatorUnrecoverable(t *testing.T) {
 	if err := p.Put(ctx, "doomed"); err != nil {
 		t.Fatal(err)
 	}
-	if err := p.Flush(ctx); err != nil {
-		t.Fatal(err)
+	var fe *batch.DeliveryError
+	if err := p.Flush(ctx); !errors.As(err, &fe) || fe.Count != 1 || fe.Records[0].Item != "doomed" {
+		t.Fatalf("Flush = %v, want a DeliveryError for the doomed record", err)
 	}
 	if err := p.Put(ctx, "fine"); err != nil {
 		t.Fatal(err)

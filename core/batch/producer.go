@@ -544,8 +544,9 @@ func (p *Producer) signal() {
 
 // Flush sends everything put before the call without waiting for
 // BufferTime and returns when each of those records is delivered or given
-// up (given-up records go to the ErrorCallback and Close's error), or with
-// ctx's error when ctx ends first.
+// up, or with ctx's error when ctx ends first. Records of those given up
+// while Flush waited are returned in a *DeliveryError (they also go to the
+// ErrorCallback and stay in Close's error).
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -556,15 +557,27 @@ func (p *Producer) Flush(ctx context.Context) error {
 		p.mu.Unlock()
 		return ErrNotStarted
 	}
+	from, target := len(p.failures), p.nextSeq
 	ch := p.waitLocked()
 	p.mu.Unlock()
 	p.signal()
 	select {
 	case <-ch:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var failed []FailedRecord
+	for _, f := range p.failures[from:] {
+		if f.seq < target {
+			failed = append(failed, f)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &DeliveryError{Stream: p.stream, Count: len(failed), Records: failed}
 }
 
 // waitLocked asks for everything accepted so far to be sent now and

@@ -251,6 +251,15 @@ func TestRetryLimitGoesToCallbackAndClose(t *testing.T) {
 			if err := p.Put(t.Context(), item); err != nil {
 				t.Fatal(err)
 			}
+			if i == 49 {
+				var fe *DeliveryError
+				if err := p.Flush(t.Context()); !errors.As(err, &fe) || fe.Count != 2 {
+					t.Fatalf("Flush after 2 poison records = %v", err)
+				}
+				if err := p.Flush(t.Context()); err != nil {
+					t.Fatalf("second Flush = %v", err)
+				}
+			}
 		}
 		err := p.Close(t.Context())
 		var de *DeliveryError

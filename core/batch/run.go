@@ -492,7 +492,7 @@ func (p *Producer) failRecs(us []*urec, attempts int, err error) {
 	frs := make([]FailedRecord, len(us))
 	for i, u := range us {
 		frs[i] = FailedRecord{Item: u.item, PartitionKey: u.ur.PartitionKey, ExplicitHashKey: u.ur.ExplicitHashKey,
-			Data: u.ur.Data, Attempts: attempts, Err: err}
+			Data: u.ur.Data, Attempts: attempts, Err: err, seq: u.seq}
 		if p.cfg.errorCallback != nil {
 			p.cfg.errorCallback(frs[i])
 		}
