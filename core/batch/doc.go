@@ -38,7 +38,7 @@
 // entry also cuts the shard's limits multiplicatively (AIMD); each call
 // without a throttle wins back a little. After RetryLimit retries a record
 // is given up: it goes to the ErrorCallback and into the *DeliveryError
-// returned by Close. Throttled entries count in Stats.Throttled while they
+// returned by Close (and by a Flush that was waiting for it). Throttled entries count in Stats.Throttled while they
 // are retried and become failures only past the RetryLimit. No record is
 // dropped silently: each one is delivered, rejected at Put, or reported as
 // failed.
