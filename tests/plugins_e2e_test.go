@@ -92,7 +92,7 @@ func TestPluginPipeline(t *testing.T) {
 	// Every item is delivered once: heartbeats skipped, the others handled,
 	// and exactly the error and warn items arrive enriched in the output.
 	t.Run("clean", func(t *testing.T) {
-		runPluginPipeline(t, env, pl, 5000, -1)
+		runPluginPipeline(t, env, pl, 4000, -1)
 	})
 	// A record that is not an item, put straight into the stream among the
 	// producer's aggregates, fails in the handler and is reported; every
@@ -273,6 +273,8 @@ func checkPluginVerdicts(t *testing.T, tally *pipelineTally, items []map[string]
 	t.Helper()
 	tally.mu.Lock()
 	defer tally.mu.Unlock()
+	errorf, done := capErrors(t)
+	defer done()
 	dups, missing := 0, 0
 	for id, it := range items {
 		vs := tally.byID[id]
@@ -286,10 +288,10 @@ func checkPluginVerdicts(t *testing.T, tally *pipelineTally, items []map[string]
 		v := vs[0]
 		if isHeartbeat(it) {
 			if v.res.Status != records.StatusSkip || v.res.Message != "type=heartbeat filtered" {
-				t.Errorf("heartbeat %d: verdict %v %q, want skip", id, v.res.Status, v.res.Message)
+				errorf("heartbeat %d: verdict %v %q, want skip", id, v.res.Status, v.res.Message)
 			}
 		} else if v.res.Status != records.StatusOK {
-			t.Errorf("item %d: verdict %v %q, want ok", id, v.res.Status, v.res.Message)
+			errorf("item %d: verdict %v %q, want ok", id, v.res.Status, v.res.Message)
 		}
 		w := where[id]
 		shard, err := shardMap.ShardFor(w.PartitionKey, "")
@@ -298,15 +300,15 @@ func checkPluginVerdicts(t *testing.T, tally *pipelineTally, items []map[string]
 		}
 		if v.rec.SequenceNumber != w.SequenceNumber || v.rec.SubSequenceNumber != w.SubSequenceNumber || !v.rec.Aggregated ||
 			v.rec.PartitionKey != w.PartitionKey || v.rec.ShardID != shard.ID {
-			t.Errorf("item %d handled as %s %s/%d key %q (aggregated %v), written to %s %s/%d key %q",
+			errorf("item %d handled as %s %s/%d key %q (aggregated %v), written to %s %s/%d key %q",
 				id, v.rec.ShardID, v.rec.SequenceNumber, v.rec.SubSequenceNumber, v.rec.PartitionKey, v.rec.Aggregated,
 				shard.ID, w.SequenceNumber, w.SubSequenceNumber, w.PartitionKey)
 		}
 		if v.rec.ArrivalTime.IsZero() {
-			t.Errorf("item %d handled without an arrival time", id)
+			errorf("item %d handled without an arrival time", id)
 		}
 		if want := canon(t, it); string(v.rec.Data) != want {
-			t.Errorf("item %d reached the handler as %s, want %s", id, v.rec.Data, want)
+			errorf("item %d reached the handler as %s, want %s", id, v.rec.Data, want)
 		}
 	}
 	if dups != 0 || missing != 0 || len(tally.byID) != len(items) {
@@ -363,6 +365,8 @@ func checkPluginOutput(t *testing.T, env *harness.Env, stream string, items []ma
 	}
 	tally.mu.Lock()
 	defer tally.mu.Unlock()
+	errorf, done := capErrors(t)
+	defer done()
 	seen := map[int]int{}
 	for _, r := range raw {
 		var got map[string]any
@@ -377,14 +381,14 @@ func checkPluginOutput(t *testing.T, env *harness.Env, stream string, items []ma
 		seen[id]++
 		it, h := items[id], tally.byID[id][0].rec
 		if !isRouted(it) {
-			t.Errorf("item %d (level %v, type %v) was emitted", id, it["level"], it["type"])
+			errorf("item %d (level %v, type %v) was emitted", id, it["level"], it["type"])
 		}
 		if key := aws.ToString(r.PartitionKey); key != it["key"] {
-			t.Errorf("item %d emitted with partition key %q, want %q", id, key, it["key"])
+			errorf("item %d emitted with partition key %q, want %q", id, key, it["key"])
 		}
 		// The handler's input bytes are kept, the fields appended.
 		if prefix := h.Data[:len(h.Data)-1]; !bytes.HasPrefix(r.Data, prefix) {
-			t.Errorf("item %d emitted as %s, want it to start with %s", id, r.Data, prefix)
+			errorf("item %d emitted as %s, want it to start with %s", id, r.Data, prefix)
 		}
 		want := maps.Clone(it)
 		want["_shard"] = h.ShardID
@@ -395,7 +399,7 @@ func checkPluginOutput(t *testing.T, env *harness.Env, stream string, items []ma
 		want["pipeline"] = "e2e"
 		want["version"] = 2
 		if g, w := canon(t, got), canon(t, want); g != w {
-			t.Errorf("item %d emitted as\n%s\nwant\n%s", id, g, w)
+			errorf("item %d emitted as\n%s\nwant\n%s", id, g, w)
 		}
 	}
 	dups, missing, emitted := 0, 0, 0
@@ -415,4 +419,24 @@ func checkPluginOutput(t *testing.T, env *harness.Env, stream string, items []ma
 		t.Fatalf("output stream: %d records for %d routed items, %d missing, %d more than once", len(raw), emitted, missing, dups)
 	}
 	return emitted
+}
+
+// capErrors returns an Errorf that reports the first ten failures and a
+// function that counts the rest, so a systematic mismatch over thousands of
+// records stays readable.
+func capErrors(t *testing.T) (errorf func(format string, args ...any), done func()) {
+	n := 0
+	errorf = func(format string, args ...any) {
+		t.Helper()
+		n++
+		if n <= 10 {
+			t.Errorf(format, args...)
+		}
+	}
+	done = func() {
+		if n > 10 {
+			t.Errorf("... and %d more mismatches", n-10)
+		}
+	}
+	return errorf, done
 }
