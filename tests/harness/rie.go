@@ -44,13 +44,23 @@ func RIEBin(ctx context.Context) (string, error) {
 	if err != nil {
 		return "", errors.New("aws-lambda-rie is not installed and go is not on PATH to install it")
 	}
+	// Installed into a private directory and renamed into place, so that
+	// test binaries installing it at the same time never see half a file.
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(dir, ".install-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, goBin, "install", RIEModule)
-	cmd.Env = append(os.Environ(), "GOBIN="+dir, "CGO_ENABLED=0")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("install the Lambda runtime interface emulator (go install %s): %w\n%s", RIEModule, err, out)
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return "", fmt.Errorf("go install %s did not produce %s", RIEModule, bin)
+	if err := os.Rename(filepath.Join(tmp, "aws-lambda-rie"), bin); err != nil {
+		return "", fmt.Errorf("go install %s: %w", RIEModule, err)
 	}
 	return bin, nil
 }
