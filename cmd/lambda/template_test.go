@@ -102,7 +102,11 @@ func TestTemplate(t *testing.T) {
 	for name, fn := range fns {
 		t.Run(name, func(t *testing.T) {
 			if fn.Handler == nil || !slices.Contains(knownHandlers, *fn.Handler) {
-				t.Errorf("Handler %v is not one the bootstrap knows (%v)", fn.Handler, knownHandlers)
+				h := "<none>"
+				if fn.Handler != nil {
+					h = *fn.Handler
+				}
+				t.Errorf("Handler %q is not one the bootstrap knows (%v)", h, knownHandlers)
 			}
 			if fn.Runtime == nil || *fn.Runtime != "provided.al2023" {
 				if g, ok := tmpl.Globals["Function"]; !ok || path(t, raw, "Globals", "Function", "Runtime") != "provided.al2023" {
