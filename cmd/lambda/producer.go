@@ -248,8 +248,13 @@ func (p *producer) produce(ctx context.Context, items []any, pk string) ProduceR
 	data, err := p.ser.Serialize(ctx, items)
 	ie, batchErr := records.SplitErrors(err)
 	if batchErr != nil {
+		// Nothing was sent: every item is named, so that an SQS batch
+		// is retried whole rather than deleted.
 		res.StatusCode = http.StatusInternalServerError
 		res.Error = "serialize: " + batchErr.Error()
+		for i := range items {
+			res.Failed = append(res.Failed, ItemFailure{Index: i, Error: res.Error})
+		}
 		return res
 	}
 	// failed holds each undelivered item's message; delivery counts the

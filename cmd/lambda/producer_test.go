@@ -169,3 +169,29 @@ func TestProducerDeliveryFailures(t *testing.T) {
 		t.Errorf("result %+v", res)
 	}
 }
+
+// brokenSerializer fails every batch as a whole.
+type brokenSerializer struct{ records.Serializer }
+
+func (brokenSerializer) Serialize(context.Context, []any) ([][]byte, error) {
+	return nil, errors.New("plugin crashed")
+}
+
+// A serializer that fails the whole batch leaves no SQS message deleted.
+func TestProducerSQSBatchFailure(t *testing.T) {
+	s := &fakeSink{}
+	p := &producer{ser: brokenSerializer{}, out: s, mode: itemsJSON, log: quiet}
+	payload, _ := json.Marshal(events.SQSEvent{Records: []events.SQSMessage{
+		{MessageId: "m1", EventSource: "aws:sqs", Body: `1`}, {MessageId: "m2", EventSource: "aws:sqs", Body: `2`}}})
+	out, err := p.Handle(context.Background(), payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := out.(events.SQSEventResponse).BatchItemFailures; len(got) != 2 || got[0].ItemIdentifier != "m1" || got[1].ItemIdentifier != "m2" {
+		t.Errorf("failures %+v, want both messages", got)
+	}
+	res, _ := p.Handle(context.Background(), json.RawMessage(`{"records":[1]}`))
+	if r := res.(ProduceResult); r.StatusCode != 500 || r.Sent != 0 || len(r.Failed) != 1 || !strings.Contains(r.Error, "plugin crashed") {
+		t.Errorf("direct: %+v", r)
+	}
+}

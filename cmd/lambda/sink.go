@@ -121,9 +121,12 @@ func (s *producerSink) Send(ctx context.Context, recs []records.UserRecord) erro
 	failed := append(s.failed, rejected...)
 	s.current, s.failed = nil, nil
 	s.mu.Unlock()
-	if ferr != nil {
-		// Which of the queued records were delivered is unknown: all of
-		// them count as failed (at least once: a retry may duplicate).
+	var de *batch.DeliveryError
+	if ferr != nil && !errors.As(ferr, &de) {
+		// The flush did not finish (deadline, closed producer): which of
+		// the queued records were delivered is unknown, so all of them
+		// count as failed (at least once: a retry may duplicate). A
+		// DeliveryError only lists records the error callback named.
 		seen := make(map[int]bool, len(failed))
 		for _, f := range failed {
 			seen[f.Index] = true
