@@ -282,6 +282,9 @@ func (p *jparser) str(dst []byte) ([]byte, error) {
 		switch {
 		case c == '"':
 			p.i++
+			if !utf8.Valid(dst[body:]) {
+				return nil, p.errf("string is not valid UTF-8")
+			}
 			return strHeader(dst, hdr, body), nil
 		case c == '\\':
 			p.i++
