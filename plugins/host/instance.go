@@ -83,6 +83,7 @@ func (p *Plugin) instantiate(ctx context.Context, first bool) (*instance, error)
 			return fail(err)
 		}
 		p.desc = d
+		p.log = p.cfg.logger.With("plugin", d.Name)
 	}
 	for op, name := range map[abi.Op]string{
 		abi.OpSerialize: abi.ExportSerialize, abi.OpDeserialize: abi.ExportDeserialize,
