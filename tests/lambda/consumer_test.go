@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwork/shardwork/core/records"
@@ -204,5 +206,37 @@ func TestConsumerCorruptRecord(t *testing.T) {
 	}
 	if !bytes.Contains([]byte(skip.Output()), []byte(`"undecodable":1`)) || !bytes.Contains([]byte(skip.Output()), []byte(`"skipped":1`)) {
 		t.Errorf("the batch log line does not count the skipped record")
+	}
+}
+
+// When the output stream cannot take the emitted records, the inputs they
+// came from are reported failed: nothing is acknowledged that was not
+// delivered.
+func TestConsumerOutputStreamFailure(t *testing.T) {
+	kin := harness.Kinesis(t)
+	in, out := kin.NewStream(t, 1), kin.NewStream(t, 1)
+	put(t, kin, in,
+		records.Aggregated{PartitionKey: "a", Data: []byte(`{"n":"a"}`)},
+		records.Aggregated{PartitionKey: "b", Data: []byte(`{"n":"b"}`)})
+	read := readAll(t, kin, in)
+	fn := function(t, kin, "consumer", "SHARDWORK_PROCESSOR=kpl-json", "SHARDWORK_BUILTIN_HANDLER=forward",
+		"SHARDWORK_OUTPUT_STREAM="+out, "SHARDWORK_PUT_ATTEMPTS=1")
+	var resp batchResponse
+	invoke(t, fn, event(in, read[:1]), &resp) // cold start: the producer finds the stream
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("failures %v", resp.ids())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := kin.Client.DeleteStream(ctx, &kinesis.DeleteStreamInput{StreamName: aws.String(out)}); err != nil {
+		t.Fatal(err)
+	}
+	resp = batchResponse{}
+	invoke(t, fn, event(in, read), &resp)
+	if got, want := resp.ids(), []string{aws.ToString(read[0].SequenceNumber)}; !slices.Equal(got, want) {
+		t.Fatalf("failures %v, want the first record %v", got, want)
+	}
+	if !strings.Contains(fn.Output(), `"emit_failed":2`) {
+		t.Errorf("the batch log line does not count the failed puts")
 	}
 }
