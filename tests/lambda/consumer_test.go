@@ -178,7 +178,9 @@ func TestConsumerCorruptRecord(t *testing.T) {
 	if got := outData(); !slices.Equal(got, []string{`{"n":"a"}`, `{"n":"b"}`}) {
 		t.Errorf("forwarded %q", got)
 	}
-	if reps := fn.Reports(); len(reps) != 2 || !reps[0].Cold || reps[1].Cold {
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer wcancel()
+	if reps, err := fn.WaitReports(wctx, 2); err != nil || len(reps) != 2 || !reps[0].Cold || reps[1].Cold {
 		t.Errorf("reports %+v: want one cold start, then a warm invocation of the same runtime", reps)
 	}
 
@@ -235,6 +237,9 @@ func TestConsumerOutputStreamFailure(t *testing.T) {
 	invoke(t, fn, event(in, read), &resp)
 	if got, want := resp.ids(), []string{aws.ToString(read[0].SequenceNumber)}; !slices.Equal(got, want) {
 		t.Fatalf("failures %v, want the first record %v", got, want)
+	}
+	if _, err := fn.WaitReports(ctx, 2); err != nil { // the function's log lines come before its REPORT
+		t.Fatal(err)
 	}
 	if !strings.Contains(fn.Output(), `"emit_failed":2`) {
 		t.Errorf("the batch log line does not count the failed puts")
