@@ -150,7 +150,7 @@ type RIE struct {
 	log     bytes.Buffer
 	reports []Report
 	initMs  float64       // from the last INIT REPORT line, until its REPORT
-	changed chan struct{} // closed and replaced when a report arrives
+	changed chan struct{} // closed and replaced when a line arrives
 }
 
 // RIEConfig says what the emulator runs.
@@ -244,9 +244,9 @@ func startRIE(ctx context.Context, bin string, cfg RIEConfig) (*RIE, error) {
 					r.initMs = 0
 				}
 				r.reports = append(r.reports, rep)
-				close(r.changed)
-				r.changed = make(chan struct{})
 			}
+			close(r.changed)
+			r.changed = make(chan struct{})
 			r.mu.Unlock()
 		}
 		_, _ = io.Copy(io.Discard, pr)
@@ -324,6 +324,31 @@ func (r *RIE) WaitReports(ctx context.Context, n int) ([]Report, error) {
 			return nil, fmt.Errorf("the emulator exited after %d REPORT lines, want %d:\n%s", got, n, r.tail())
 		case <-ctx.Done():
 			return nil, fmt.Errorf("waiting for REPORT line %d: %w\n%s", n, ctx.Err(), r.tail())
+		}
+	}
+}
+
+// WaitOutput waits until the output holds s (the emulator's and the
+// function's lines reach it through a pipe, a moment after the invocation
+// that printed them has answered).
+func (r *RIE) WaitOutput(ctx context.Context, s string) error {
+	for {
+		r.mu.Lock()
+		found := bytes.Contains(r.log.Bytes(), []byte(s))
+		ch := r.changed
+		r.mu.Unlock()
+		if found {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-r.done:
+			if strings.Contains(r.Output(), s) {
+				return nil
+			}
+			return fmt.Errorf("the emulator exited without printing %q:\n%s", s, r.tail())
+		case <-ctx.Done():
+			return fmt.Errorf("waiting for %q in the emulator output: %w\n%s", s, ctx.Err(), r.tail())
 		}
 	}
 }

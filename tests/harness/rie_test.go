@@ -88,7 +88,7 @@ func TestRIEInitFailure(t *testing.T) {
 	if !errors.As(err, &ie) && !strings.Contains(string(body), "errorType") {
 		t.Fatalf("want a failed invocation, got %s (%v)", body, err)
 	}
-	if !strings.Contains(rie.Output(), `_HANDLER="no-such-handler"`) {
-		t.Errorf("the bootstrap's init error is not in the output:\n%s", rie.Output())
+	if err := rie.WaitOutput(ctx, `_HANDLER="no-such-handler"`); err != nil {
+		t.Errorf("the bootstrap's init error is not in the output: %v", err)
 	}
 }
