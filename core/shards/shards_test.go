@@ -293,3 +293,30 @@ func TestCloseWritesFinalCheckpoint(t *testing.T) {
 		}
 	})
 }
+
+// A child whose parent is no longer listed (trimmed after the retention
+// period) starts at once; a child whose listed parent is unfinished waits.
+func TestChildOfTrimmedParentStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(0)
+		f.addShard("shardId-000000000005", "shardId-000000000001", "") // parent gone
+		f.addShard("shardId-000000000006", "", "")
+		f.addShard("shardId-000000000007", "shardId-000000000006", "") // parent open
+		f.put("shardId-000000000005", jsonData(3)...)
+		f.put("shardId-000000000006", jsonData(3)...)
+		f.put("shardId-000000000007", jsonData(3)...)
+		c, err := shards.New(f, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, c, 6)
+		for _, r := range got {
+			if r.ShardID == "shardId-000000000007" {
+				t.Fatalf("child of an open parent delivered %s", r.SequenceNumber)
+			}
+		}
+		if n := len(f.calls["shardId-000000000007"]); n != 0 {
+			t.Fatalf("child of an open, unfinished parent was read %d times", n)
+		}
+	})
+}
