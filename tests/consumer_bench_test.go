@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -251,4 +252,81 @@ func BenchmarkConsumerReadLimit(b *testing.B) {
 	b.ReportMetric(perShardRate/(1<<20), "MiB/s/shard")
 	b.ReportMetric(100*perShardRate/(2<<20), "%limit")
 	b.ReportMetric(throttled/float64(b.N), "throttled-reads/op")
+}
+
+// BenchmarkConsumerLatency writes 20 records every 100 ms for 8 s through
+// the limits simulator while a consumer with the default fetch rate (1/s)
+// and caught-up sleep (2 s) reads them, and reports the put→deliver
+// latency percentiles.
+func BenchmarkConsumerLatency(b *testing.B) {
+	env := harness.Kinesis(b)
+	stream := env.NewStream(b, 2)
+	sim := simulator.Start(b, env.Endpoint, simulator.DefaultLimits())
+	client, err := harness.NewClient(context.Background(), sim.Endpoint())
+	if err != nil {
+		b.Fatal(err)
+	}
+	var lat []time.Duration
+	for b.Loop() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		ready := make(chan struct{}, 2)
+		c, err := shards.New(client, stream, shards.StartAt(shards.Latest, time.Time{}), shards.Processor(records.StringProcessor()),
+			shards.OnLease(func(ev shards.LeaseEvent) {
+				if ev.Acquired {
+					ready <- struct{}{}
+				}
+			}))
+		if err != nil {
+			b.Fatal(err)
+		}
+		const rounds, per = 80, 20
+		putErr := make(chan error, 1)
+		go func() {
+			for range 2 {
+				select {
+				case <-ready:
+				case <-ctx.Done():
+					return
+				}
+			}
+			tick := time.NewTicker(100 * time.Millisecond)
+			defer tick.Stop()
+			for r := range rounds {
+				entries := make([]types.PutRecordsRequestEntry, per)
+				now := time.Now().UnixNano()
+				for i := range entries {
+					entries[i] = types.PutRecordsRequestEntry{Data: []byte(fmt.Sprintf("%d", now)), PartitionKey: aws.String(fmt.Sprintf("k%d-%d", r, i))}
+				}
+				if _, err := tryPutEntries(ctx, env, stream, entries); err != nil {
+					putErr <- err
+					return
+				}
+				<-tick.C
+			}
+		}()
+		n := 0
+		for rec, err := range c.Records(ctx) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			var sent int64
+			if _, err := fmt.Sscanf(string(rec.Data), "%d", &sent); err != nil {
+				b.Fatal(err)
+			}
+			lat = append(lat, time.Since(time.Unix(0, sent)))
+			if n++; n == rounds*per {
+				break
+			}
+		}
+		cancel()
+		select {
+		case err := <-putErr:
+			b.Fatal(err)
+		default:
+		}
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return lat[int(p*float64(len(lat)-1))].Seconds() }
+	b.ReportMetric(pct(0.5), "p50-s")
+	b.ReportMetric(pct(0.99), "p99-s")
 }
