@@ -25,7 +25,6 @@ type engine struct {
 	queue  chan *item
 	fatal  chan error // first fatal error; buffered
 	done   chan *runner
-	relist chan struct{}
 
 	mu   sync.Mutex
 	held map[string]*runner // for Stats
@@ -42,7 +41,6 @@ func newEngine(c *Consumer, parent context.Context, decode bool) *engine {
 		queue:     make(chan *item, c.cfg.maxQueueSize),
 		fatal:     make(chan error, 1),
 		done:      make(chan *runner),
-		relist:    make(chan struct{}, 1),
 		held:      map[string]*runner{},
 		coordDone: make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -324,9 +322,6 @@ func (e *engine) coordinate() {
 		select {
 		case <-e.ctx.Done():
 		case <-ticker.C:
-			continue
-		case <-e.relist:
-			needList = true
 			continue
 		case r := <-e.done:
 			exited(r)
