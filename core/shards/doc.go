@@ -62,6 +62,8 @@
 // time. New starts nothing. When the loop's ctx is cancelled, the loop
 // body breaks, or Close is called, fetching stops, the records in flight
 // finish, final checkpoints are written and leases released (bounded by
-// ShutdownTimeout) before Records or Run returns. Close waits for that;
+// ShutdownTimeout) before Records or Run returns. A Kinesis call already
+// sent is allowed to finish (within ShutdownTimeout) rather than being
+// aborted halfway. Close waits for that;
 // after it, Records and Run return ErrClosed.
 package shards

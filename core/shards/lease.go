@@ -105,7 +105,15 @@ func (e *engine) coordinate() {
 	if t, ok := c.store.(checkpoint.Timing); ok {
 		sessionTO = t.SessionTimeout()
 	}
+	// What this consumer finished of each shard it read: a shard it takes
+	// again (after losing its lease while the store was unreachable, say)
+	// starts after it even if the store's checkpoint is behind. Records
+	// this consumer finished are finished whoever owns the shard now.
+	finished := map[string]checkpoint.Checkpoint{}
 	exited := func(r *runner) {
+		if cp, _ := r.tr.checkpoint(false); checkpoint.Compare(cp, finished[r.shard.ID]) > 0 {
+			finished[r.shard.ID] = cp
+		}
 		delete(runners, r.shard.ID)
 		e.mu.Lock()
 		delete(e.held, r.shard.ID)
@@ -307,7 +315,11 @@ func (e *engine) coordinate() {
 					fromStart = true
 				}
 			}
-			r := newRunner(e, s, l, fromStart)
+			start := l.Checkpoint
+			if mine, ok := finished[s.ID]; ok && checkpoint.Compare(mine, start) > 0 {
+				start = mine
+			}
+			r := newRunner(e, s, l, start, fromStart)
 			runners[s.ID] = r
 			e.mu.Lock()
 			e.held[s.ID] = r
