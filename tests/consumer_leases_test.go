@@ -194,7 +194,9 @@ func TestConsumerThreeWorkersShareShardsThroughRedis(t *testing.T) {
 	close(started[0])
 	for i, w := range workers {
 		c := newConsumer(t, env, stream, shards.Checkpointer(redisStore(t, rc, app, stream, w)), log.hook(w),
-			shards.LeaseInterval(testHeartbeat))
+			shards.LeaseInterval(testHeartbeat), shards.ErrorCallback(func(err error) {
+				t.Logf("%v %s: %v", time.Since(log.start), w, err)
+			}))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

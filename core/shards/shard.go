@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +32,8 @@ type runner struct {
 	ctx    context.Context // fetching; cancelled to stop the shard
 	cancel context.CancelFunc
 
-	// Owned by the coordinator.
-	stopping  bool
-	renewedAt time.Time
+	stopping  atomic.Bool // set by the coordinator to give the shard up
+	renewedAt time.Time   // owned by the heartbeat goroutine
 
 	mu   sync.Mutex
 	lost error // why the lease was lost, if it was
@@ -60,13 +60,16 @@ func newRunner(e *engine, s kinesisapi.Shard, l checkpoint.Lease, start checkpoi
 	if start != l.Checkpoint {
 		r.tr.markDirty()
 	}
+	r.tr.onExpire = func() {
+		r.lose(fmt.Errorf("%w: not renewed within the session timeout", checkpoint.ErrLeaseLost))
+	}
 	return r
 }
 
 // release stops the shard so its lease can be given to another worker.
 // Called by the coordinator.
 func (r *runner) release() {
-	r.stopping = true
+	r.stopping.Store(true)
 	r.cancel()
 }
 
