@@ -207,7 +207,9 @@ func Backoff(base, max time.Duration) Option {
 	}
 }
 
-// MaxInFlight bounds concurrent PutRecords calls (default 4).
+// MaxInFlight bounds concurrent PutRecords calls (default 4). It also
+// bounds throughput to MaxInFlight × BatchSize records per round trip:
+// raise it for streams of many shards or when calls are slow.
 func MaxInFlight(n int) Option {
 	return func(c *config) {
 		if n < 1 {
@@ -264,15 +266,16 @@ func OrderPerKey(on bool) Option {
 
 // ErrorCallback is called for every record given up after RetryLimit (and
 // for records still undelivered when Close's context ends). It runs on the
-// producer's goroutine: it must return quickly and must not call Flush or
-// Close.
+// producer's goroutine: it must return quickly and must not call Put,
+// Flush or Close (they wait for this goroutine).
 func ErrorCallback(f func(FailedRecord)) Option {
 	return func(c *config) { c.errorCallback = f }
 }
 
 // AfterFlush is called after every PutRecords call with what it carried
 // and how it went. It runs on the producer's goroutine: it must return
-// quickly and must not call Flush or Close.
+// quickly and must not call Put, Flush or Close (they wait for this
+// goroutine).
 func AfterFlush(f func(FlushInfo)) Option {
 	return func(c *config) { c.afterFlush = f }
 }
