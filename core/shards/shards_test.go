@@ -214,10 +214,11 @@ func TestMergeChildWaitsForBothParents(t *testing.T) {
 	})
 }
 
-// Shard listing follows NextToken pages: all 250 shards are read.
+// Shard listing follows NextToken pages past 100 and 1000 shards: all
+// 1,050 shards are read.
 func TestListingPaginates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const n = 250
+		const n = 1050
 		f := newFake(n)
 		for i := range n {
 			f.put(fmt.Sprintf("shardId-%012d", i), []byte(`{}`))
