@@ -365,13 +365,21 @@ func (r *runner) deliver(page []types.Record) bool {
 			out = nil
 		}
 	}
-	var entries []*entry
-	var queued []*item
+	// Entries and items of a page come from one allocation each; the
+	// page's memory is freed once all of them are finished.
+	slab := make([]entry, 0, len(out)+len(in))
+	items := make([]item, 0, len(out))
+	newEntry := func(e entry) *entry {
+		slab = append(slab, e)
+		return &slab[len(slab)-1]
+	}
+	entries := make([]*entry, 0, len(out)+len(in))
+	queued := make([]*item, 0, len(out))
 	j := 0
 	for i, kr := range in {
 		if ferr, bad := failed[i]; bad {
 			r.decodeFailed(kr, ferr)
-			entries = append(entries, &entry{seq: kr.SequenceNumber, last: true, done: true})
+			entries = append(entries, newEntry(entry{seq: kr.SequenceNumber, last: true, done: true}))
 			continue
 		}
 		first := len(entries)
@@ -381,9 +389,10 @@ func (r *runner) deliver(page []types.Record) bool {
 			if r.resumeSeq != "" && ur.SequenceNumber == r.resumeSeq && ur.SubSequenceNumber <= r.resumeSub {
 				continue
 			}
-			e := &entry{seq: ur.SequenceNumber, sub: ur.SubSequenceNumber}
+			e := newEntry(entry{seq: ur.SequenceNumber, sub: ur.SubSequenceNumber})
 			entries = append(entries, e)
-			queued = append(queued, &item{rec: Record{Record: ur}, e: e, tr: r.tr})
+			items = append(items, item{rec: Record{Record: ur}, e: e, tr: r.tr})
+			queued = append(queued, &items[len(items)-1])
 		}
 		if len(entries) == first {
 			// Nothing to deliver from this Kinesis record (empty aggregate,
@@ -392,7 +401,7 @@ func (r *runner) deliver(page []types.Record) bool {
 			if kr.SequenceNumber == r.resumeSeq {
 				sub = r.resumeSub
 			}
-			entries = append(entries, &entry{seq: kr.SequenceNumber, sub: sub, last: true, done: true})
+			entries = append(entries, newEntry(entry{seq: kr.SequenceNumber, sub: sub, last: true, done: true}))
 			continue
 		}
 		entries[len(entries)-1].last = true
