@@ -239,7 +239,7 @@ func (r *runner) fetch() bool {
 				if it, ok = r.iterator(cp); !ok {
 					return false
 				}
-				next = time.Now()
+				next = start.Add(minGap) // the failed call counts too
 				continue
 			}
 			attempt++
@@ -253,7 +253,10 @@ func (r *runner) fetch() bool {
 				}
 				c.report(serr)
 			}
-			next = time.Now().Add(c.backoff(attempt))
+			next = start.Add(minGap)
+			if t := time.Now().Add(c.backoff(attempt)); t.After(next) {
+				next = t
+			}
 			continue
 		}
 		attempt = 0

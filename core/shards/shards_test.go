@@ -121,6 +121,13 @@ func TestExpiredIteratorAndThrottling(t *testing.T) {
 		if s := c.Stats(); s.Throttles != 2 {
 			t.Fatalf("stats count %d throttles, want 2", s.Throttles)
 		}
+		// Failed calls count against the 5 calls/s too.
+		calls := f.calls["shardId-000000000000"]
+		for i := 1; i < len(calls); i++ {
+			if gap := calls[i].Sub(calls[i-1]); gap < 200*time.Millisecond {
+				t.Fatalf("GetRecords call %d came %v after the previous one, want ≥ 200ms", i, gap)
+			}
+		}
 	})
 }
 
