@@ -95,7 +95,7 @@ func (e *engine) beat() {
 	e.mu.Lock()
 	active := make([]*runner, 0, len(e.held))
 	for _, r := range e.held {
-		if r.lostErr() == nil {
+		if r.lostErr() == nil && !r.released.Load() {
 			active = append(active, r)
 		}
 	}
@@ -140,6 +140,9 @@ func (e *engine) beat() {
 	}
 	for i, r := range active {
 		err := renewErrs[i]
+		if r.released.Load() {
+			continue // released meanwhile: the answer no longer matters
+		}
 		switch {
 		case err == nil:
 			r.renewedAt = start
@@ -282,8 +285,8 @@ func (e *engine) coordinate() {
 		}
 		owners := map[string]bool{}
 		for _, s := range eligible {
-			if o := byShard[s.ID].Owner; o != "" {
-				owners[o] = true
+			if li := byShard[s.ID]; li.Live {
+				owners[li.Owner] = true
 			}
 		}
 		// Some live worker holds nothing while it could: give up shards
@@ -318,20 +321,21 @@ func (e *engine) coordinate() {
 		if held >= limit {
 			return
 		}
-		// Free shards first, then those held by others (expired ones are
-		// taken; live ones answer ErrLeaseHeld).
-		var free, others []kinesisapi.Shard
+		// Free shards first, then expired ones (as the store judges them);
+		// shards live under another worker are left alone.
+		var free, expired []kinesisapi.Shard
 		for _, s := range eligible {
 			if _, ok := runners[s.ID]; ok || cooldown[s.ID] > 0 {
 				continue
 			}
-			if byShard[s.ID].Owner == "" {
+			switch li := byShard[s.ID]; {
+			case li.Owner == "":
 				free = append(free, s)
-			} else {
-				others = append(others, s)
+			case !li.Live:
+				expired = append(expired, s)
 			}
 		}
-		for _, s := range append(free, others...) {
+		for _, s := range append(free, expired...) {
 			if held >= limit {
 				break
 			}

@@ -33,6 +33,7 @@ type runner struct {
 	cancel context.CancelFunc
 
 	stopping  atomic.Bool // set by the coordinator to give the shard up
+	released  atomic.Bool // the runner is done with the lease: renew it no more
 	renewedAt time.Time   // owned by the heartbeat goroutine
 
 	mu   sync.Mutex
@@ -131,6 +132,7 @@ func (r *runner) run() {
 	lost := r.lostErr()
 	r.event(false, lost)
 	if lost != nil {
+		r.released.Store(true)
 		return
 	}
 	cp, _ := r.tr.checkpoint(true)
@@ -140,12 +142,14 @@ func (r *runner) run() {
 	if err := r.c.store.Checkpoint(finalCtx, r.lease, cp); err != nil {
 		r.c.report(&ShardError{Stream: r.c.stream, ShardID: r.shard.ID, Op: "final checkpoint", Err: err})
 		if errors.Is(err, checkpoint.ErrLeaseLost) {
+			r.released.Store(true)
 			return
 		}
 	} else {
 		r.c.stats.checkpoints.Add(1)
 		r.ended = cp.Finished
 	}
+	r.released.Store(true)
 	if err := r.c.store.Release(finalCtx, r.lease); err != nil {
 		r.c.report(&ShardError{Stream: r.c.stream, ShardID: r.shard.ID, Op: "release lease", Err: err})
 	}
