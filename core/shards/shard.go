@@ -113,16 +113,24 @@ func (r *runner) run() {
 	// Stop delivering: undelivered records are dropped (they stay
 	// unfinished, so the checkpoint never passes them); wait for the ones
 	// in flight.
-	finalCtx, cancel := context.WithTimeout(r.e.final, r.c.cfg.shutdownTimeout)
-	defer cancel()
 	if shardEnd && r.lostErr() == nil {
 		// Everything up to SHARD_END must finish before the shard counts
 		// as finished.
-		select {
-		case <-r.tr.waitEmpty():
-		case <-r.ctx.Done():
+		drained := r.tr.waitEmpty()
+	wait:
+		for {
+			select {
+			case <-drained:
+				break wait
+			case <-r.ctx.Done():
+				break wait
+			case <-r.tick.C:
+				r.flush()
+			}
 		}
 	}
+	finalCtx, cancel := context.WithTimeout(r.e.final, r.c.cfg.shutdownTimeout)
+	defer cancel()
 	idle := r.tr.stop()
 	select {
 	case <-idle:
