@@ -473,3 +473,47 @@ func TestLeaseBalancing(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+// Records a handler emits go to the Emit function before the batch
+// counts as finished; without Emit, emitting fails the batch.
+func TestRunEmit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.put("shardId-000000000000", jsonData(4)...)
+		var emitted []records.UserRecord
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := shards.New(f, "s", shards.Emit(func(_ context.Context, recs []records.UserRecord) error {
+			emitted = append(emitted, recs...)
+			return nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		h := handlerFunc(func(_ context.Context, b []records.Record) (records.HandlerOutput, error) {
+			out := records.HandlerOutput{Results: make([]records.Result, len(b))}
+			for _, r := range b {
+				out.Emit = append(out.Emit, records.UserRecord{PartitionKey: r.SequenceNumber, Data: r.Data})
+			}
+			if seen += len(b); seen == 4 {
+				cancel()
+			}
+			return out, nil
+		})
+		if err := c.Run(ctx, h); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if len(emitted) != 4 || emitted[3].PartitionKey != seqOf(3) {
+			t.Fatalf("emitted %v", emitted)
+		}
+
+		c2, err := shards.New(f, "s2", shards.RetryLimit(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.Run(context.Background(), h); err == nil || !strings.Contains(err.Error(), "no Emit option") {
+			t.Fatalf("Run without Emit = %v", err)
+		}
+	})
+}
