@@ -6,7 +6,7 @@ KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
 FUZZTIME  ?= 5s
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build deps test unit e2e fuzz bench demo plugins vet clean
+.PHONY: all build deps test unit e2e e2e-full fuzz bench demo plugins vet clean
 
 all: build
 
@@ -27,7 +27,14 @@ vet:
 # harness) and a short run of every fuzz target.
 test: deps plugins vet
 	$(GO) test $(GOTEST_FLAGS) ./...
+	$(MAKE) e2e-full
 	$(MAKE) fuzz
+
+# The seed's full shape: 50,000 items of ~1 KB through every processor into a
+# 1-shard stream, read back exactly once in order per key (the -race run
+# above uses 10,000).
+e2e-full: deps
+	SHARDWORK_E2E_ITEMS=50000 $(GO) test -count=1 -timeout 20m -run '^TestProducerRoundTripEveryProcessor$$' ./tests/
 
 # Runs each fuzz target for FUZZTIME.
 fuzz:
