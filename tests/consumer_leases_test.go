@@ -215,7 +215,11 @@ func TestConsumerThreeWorkersShareShardsThroughRedis(t *testing.T) {
 						if err := json.Unmarshal(r.Data, &it); err != nil {
 							return out, err
 						}
-						deliveries <- delivery{w, it.ID}
+						select {
+						case deliveries <- delivery{w, it.ID}:
+						case <-ctx.Done():
+							return out, ctx.Err()
+						}
 					}
 					return out, nil
 				}))
@@ -230,7 +234,11 @@ func TestConsumerThreeWorkersShareShardsThroughRedis(t *testing.T) {
 					return
 				}
 				log.delivered(w, rec.ShardID)
-				deliveries <- delivery{w, decodeItem(t, rec).ID}
+				select {
+				case deliveries <- delivery{w, decodeItem(t, rec).ID}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}()
 	}
@@ -366,7 +374,11 @@ func TestConsumerCrashedWorkerShardsAreTakenOver(t *testing.T) {
 				errs <- fmt.Errorf("%s: %w", w, err)
 				return
 			}
-			deliveries <- delivery{w, decodeItem(t, rec).ID, rec.ShardID}
+			select {
+			case deliveries <- delivery{w, decodeItem(t, rec).ID, rec.ShardID}:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 	// The victim never checkpoints on its own (a long interval), so every
@@ -634,7 +646,11 @@ func TestConsumerOneWinnerKeepsLeaseByHeartbeat(t *testing.T) {
 					return
 				}
 				log.delivered(w, rec.ShardID)
-				deliveries <- delivery{w, decodeItem(t, rec).ID}
+				select {
+				case deliveries <- delivery{w, decodeItem(t, rec).ID}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}()
 	}
