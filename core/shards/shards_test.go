@@ -517,3 +517,31 @@ func TestRunEmit(t *testing.T) {
 		}
 	})
 }
+
+// MaxShardConsumers caps the shards one consumer reads.
+func TestMaxShardConsumers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		for i := range 4 {
+			f.put(fmt.Sprintf("shardId-%012d", i), jsonData(5)...)
+		}
+		c, err := shards.New(f, "s", shards.MaxShardConsumers(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, c, 10)
+		seen := map[string]bool{}
+		for _, r := range got {
+			seen[r.ShardID] = true
+		}
+		read := 0
+		for _, calls := range f.calls {
+			if len(calls) > 0 {
+				read++
+			}
+		}
+		if len(seen) != 2 || read != 2 {
+			t.Fatalf("records from %d shards, %d shards read; want 2", len(seen), read)
+		}
+	})
+}
