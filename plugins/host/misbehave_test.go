@@ -302,6 +302,17 @@ func TestRecycle(t *testing.T) {
 	if got := p.Stats().Recycled.Load(); got != 2 {
 		t.Fatalf("recycled %d instances, want 2", got)
 	}
+	// A memory bound below the guest's footprint recycles after every call.
+	p2 := load(t, build(t, "plugins/examples/enrich"), host.WithRecycle(1000, 1<<16), host.WithPoolSize(1))
+	h2, _ := p2.Handler()
+	for range 3 {
+		if _, err := h2.Handle(context.Background(), batchOf(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p2.Stats().Recycled.Load(); got != 3 {
+		t.Fatalf("memory bound recycled %d instances, want 3", got)
+	}
 }
 
 func TestTrustedMode(t *testing.T) {
@@ -353,5 +364,43 @@ func TestMemoryLimit(t *testing.T) {
 	out, err := h.Handle(context.Background(), batchOf("alloc"))
 	if err != nil || out.Results[0].Status != records.StatusFail || !strings.Contains(out.Results[0].Message, "out of memory") {
 		t.Fatalf("%v %+v", err, out.Results)
+	}
+}
+
+// TestCompileFillsCacheForLoad: after Compile, Load in either mode finds
+// the compiled code in the cache directory instead of compiling again.
+func TestCompileFillsCacheForLoad(t *testing.T) {
+	ctx := context.Background()
+	path := build(t, "plugins/examples/enrich")
+	dir := t.TempDir()
+	if err := host.Compile(ctx, path, dir); err != nil {
+		t.Fatal(err)
+	}
+	countFiles := func() int {
+		n := 0
+		filepath.WalkDir(dir, func(_ string, d os.DirEntry, _ error) error {
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	before := countFiles()
+	if before < 2 {
+		t.Fatalf("Compile cached %d entries, want one per mode", before)
+	}
+	for _, opts := range [][]host.Option{{host.WithCacheDir(dir)}, {host.WithCacheDir(dir), host.WithTrusted()}} {
+		p, err := host.Load(ctx, path, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close(ctx)
+	}
+	if after := countFiles(); after != before {
+		t.Fatalf("Load compiled again: %d cache entries after Compile, %d after Load", before, after)
+	}
+	if err := host.Compile(ctx, filepath.Join(dir, "missing.wasm"), dir); !errors.Is(err, host.ErrNotFound) {
+		t.Fatalf("missing file: %v", err)
 	}
 }
