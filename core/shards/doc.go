@@ -44,13 +44,21 @@
 //
 // # Leases
 //
-// Every LeaseInterval (default: the store's heartbeat frequency) the
-// consumer heartbeats, renews its leases (in one round trip with a
-// checkpoint.BatchRenewer), stops any shard whose lease was lost, gives up
-// shards above its fair share (ceil(shards / live workers)) and takes free
-// or expired ones up to it. A write refused with checkpoint.ErrLeaseLost
-// stops the shard at once; its undelivered records are dropped for the
-// new owner to read.
+// Every LeaseInterval (default: the store's heartbeat frequency) one
+// goroutine heartbeats and renews every lease the consumer holds (in one
+// round trip with a checkpoint.BatchRenewer), so slow Kinesis calls never
+// delay a renewal; another lists the shards, gives up shards above the
+// consumer's fair share (ceil(shards / live workers)) and takes free or
+// expired ones up to it. A lease whose renewal or checkpoint is refused
+// with checkpoint.ErrLeaseLost stops its shard at once; its undelivered
+// records are dropped for the new owner to read. With a store that reports
+// its session timeout (checkpoint.Timing), no record is delivered after
+// the lease may have lapsed (the last successful renewal plus the session
+// timeout): the shard stops instead and is taken again if it is still
+// free. When the store is unreachable the consumer keeps reading until
+// then and reports the errors; a shard it takes again resumes after the
+// records it had finished itself, even if the stored checkpoint is behind,
+// so nothing is skipped and little is repeated.
 //
 // # Concurrency and shutdown
 //
@@ -58,6 +66,8 @@
 // time. New starts nothing. When the loop's ctx is cancelled, the loop
 // body breaks, or Close is called, fetching stops, the records in flight
 // finish, final checkpoints are written and leases released (bounded by
-// ShutdownTimeout) before Records or Run returns. Close waits for that;
+// ShutdownTimeout) before Records or Run returns. A Kinesis call already
+// sent is allowed to finish (within ShutdownTimeout) rather than being
+// aborted halfway. Close waits for that;
 // after it, Records and Run return ErrClosed.
 package shards

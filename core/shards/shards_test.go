@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwork/shardwork/core/checkpoint"
 	"github.com/shardwork/shardwork/core/records"
 	"github.com/shardwork/shardwork/core/shards"
 )
@@ -120,6 +121,13 @@ func TestExpiredIteratorAndThrottling(t *testing.T) {
 		if s := c.Stats(); s.Throttles != 2 {
 			t.Fatalf("stats count %d throttles, want 2", s.Throttles)
 		}
+		// Failed calls count against the 5 calls/s too.
+		calls := f.calls["shardId-000000000000"]
+		for i := 1; i < len(calls); i++ {
+			if gap := calls[i].Sub(calls[i-1]); gap < 200*time.Millisecond {
+				t.Fatalf("GetRecords call %d came %v after the previous one, want ≥ 200ms", i, gap)
+			}
+		}
 	})
 }
 
@@ -213,10 +221,11 @@ func TestMergeChildWaitsForBothParents(t *testing.T) {
 	})
 }
 
-// Shard listing follows NextToken pages: all 250 shards are read.
+// Shard listing follows NextToken pages past 100 and 1000 shards: all
+// 1,050 shards are read.
 func TestListingPaginates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const n = 250
+		const n = 1050
 		f := newFake(n)
 		for i := range n {
 			f.put(fmt.Sprintf("shardId-%012d", i), []byte(`{}`))
@@ -290,6 +299,249 @@ func TestCloseWritesFinalCheckpoint(t *testing.T) {
 			if !errors.Is(err, shards.ErrClosed) {
 				t.Fatalf("Records after Close yielded %v, want ErrClosed", err)
 			}
+		}
+	})
+}
+
+// A child whose parent is no longer listed (trimmed after the retention
+// period) starts at once; a child whose listed parent is unfinished waits.
+func TestChildOfTrimmedParentStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(0)
+		f.addShard("shardId-000000000005", "shardId-000000000001", "") // parent gone
+		f.addShard("shardId-000000000006", "", "")
+		f.addShard("shardId-000000000007", "shardId-000000000006", "") // parent open
+		f.put("shardId-000000000005", jsonData(3)...)
+		f.put("shardId-000000000006", jsonData(3)...)
+		f.put("shardId-000000000007", jsonData(3)...)
+		c, err := shards.New(f, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, c, 6)
+		for _, r := range got {
+			if r.ShardID == "shardId-000000000007" {
+				t.Fatalf("child of an open parent delivered %s", r.SequenceNumber)
+			}
+		}
+		if n := len(f.calls["shardId-000000000007"]); n != 0 {
+			t.Fatalf("child of an open, unfinished parent was read %d times", n)
+		}
+	})
+}
+
+type handlerFunc func(context.Context, []records.Record) (records.HandlerOutput, error)
+
+func (f handlerFunc) Handle(ctx context.Context, b []records.Record) (records.HandlerOutput, error) {
+	return f(ctx, b)
+}
+
+// Past the retry limit a record the handler keeps retrying fails (error
+// callback, then finished); a batch error past the limit stops Run with
+// the error and leaves the batch unfinished.
+func TestRunRetryLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.put("shardId-000000000000", jsonData(5)...)
+		var mu sync.Mutex
+		var reported []error
+		c, err := shards.New(f, "s", shards.RetryLimit(3), shards.Backoff(time.Second, time.Second),
+			shards.ErrorCallback(func(err error) {
+				mu.Lock()
+				reported = append(reported, err)
+				mu.Unlock()
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		err = c.Run(ctx, handlerFunc(func(ctx context.Context, b []records.Record) (records.HandlerOutput, error) {
+			calls++
+			out := records.HandlerOutput{Results: make([]records.Result, len(b))}
+			for i, r := range b {
+				if r.SequenceNumber == seqOf(2) {
+					out.Results[i] = records.Result{Status: records.StatusRetry, Message: "not yet"}
+				}
+			}
+			if calls == 3 {
+				cancel()
+			}
+			return out, nil
+		}))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if calls != 3 {
+			t.Fatalf("handler called %d times, want 3 (one batch, two retries)", calls)
+		}
+		mu.Lock()
+		if len(reported) != 1 || !errors.Is(reported[0], shards.ErrHandlerFailed) || !strings.Contains(reported[0].Error(), seqOf(2)) {
+			t.Fatalf("reported %v, want one handler failure for %s", reported, seqOf(2))
+		}
+		mu.Unlock()
+		cp, _ := c.Store().Get(context.Background(), "shardId-000000000000")
+		if cp.SequenceNumber != seqOf(4) {
+			t.Fatalf("checkpoint %+v, want %s", cp, seqOf(4))
+		}
+
+		// A handler that always fails its batch: Run returns its error and
+		// the checkpoint stays.
+		f.put("shardId-000000000000", jsonData(3)...)
+		c2, err := shards.New(f, "s", shards.Checkpointer(c.Store()), shards.RetryLimit(2), shards.Backoff(time.Second, time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		err = c2.Run(context.Background(), handlerFunc(func(context.Context, []records.Record) (records.HandlerOutput, error) {
+			return records.HandlerOutput{}, boom
+		}))
+		if !errors.Is(err, boom) {
+			t.Fatalf("Run = %v, want the handler's error", err)
+		}
+		cp, _ = c.Store().Get(context.Background(), "shardId-000000000000")
+		if cp.SequenceNumber != seqOf(4) {
+			t.Fatalf("checkpoint moved to %+v after failed batches", cp)
+		}
+	})
+}
+
+// Three consumers sharing a memory backend balance 4 shards to 1 or 2
+// each, whichever starts first, and a shard never has two readers.
+func TestLeaseBalancing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		backend, err := checkpoint.NewMemoryBackend(checkpoint.WithSessionTimeout(10*time.Second), checkpoint.WithHeartbeatFrequency(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		holder := map[string]string{} // shard -> worker
+		held := map[string]int{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := range 3 {
+			w := fmt.Sprintf("w%d", i)
+			st, err := backend.Store("app", "s", checkpoint.WithWorkerID(w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := shards.New(f, "s", shards.Checkpointer(st), shards.OnLease(func(ev shards.LeaseEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				if ev.Acquired {
+					if h := holder[ev.Shard]; h != "" {
+						t.Errorf("%s acquired %s while %s reads it", w, ev.Shard, h)
+					}
+					holder[ev.Shard] = w
+					held[w]++
+				} else {
+					delete(holder, ev.Shard)
+					held[w]--
+				}
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, err := range c.Records(ctx) {
+					if err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+			time.Sleep(5 * time.Second) // fake time: the first worker grabs everything
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		total := 0
+		for _, w := range []string{"w0", "w1", "w2"} {
+			if n := held[w]; n < 1 || n > 2 {
+				t.Errorf("%s holds %d shards, want 1 or 2 (%v)", w, n, held)
+			}
+			total += held[w]
+		}
+		if total != 4 {
+			t.Errorf("%d shards held, want 4 (%v)", total, held)
+		}
+		mu.Unlock()
+		cancel()
+		wg.Wait()
+	})
+}
+
+// Records a handler emits go to the Emit function before the batch
+// counts as finished; without Emit, emitting fails the batch.
+func TestRunEmit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.put("shardId-000000000000", jsonData(4)...)
+		var emitted []records.UserRecord
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := shards.New(f, "s", shards.Emit(func(_ context.Context, recs []records.UserRecord) error {
+			emitted = append(emitted, recs...)
+			return nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		h := handlerFunc(func(_ context.Context, b []records.Record) (records.HandlerOutput, error) {
+			out := records.HandlerOutput{Results: make([]records.Result, len(b))}
+			for _, r := range b {
+				out.Emit = append(out.Emit, records.UserRecord{PartitionKey: r.SequenceNumber, Data: r.Data})
+			}
+			if seen += len(b); seen == 4 {
+				cancel()
+			}
+			return out, nil
+		})
+		if err := c.Run(ctx, h); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if len(emitted) != 4 || emitted[3].PartitionKey != seqOf(3) {
+			t.Fatalf("emitted %v", emitted)
+		}
+
+		c2, err := shards.New(f, "s2", shards.RetryLimit(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.Run(context.Background(), h); err == nil || !strings.Contains(err.Error(), "no Emit option") {
+			t.Fatalf("Run without Emit = %v", err)
+		}
+	})
+}
+
+// MaxShardConsumers caps the shards one consumer reads.
+func TestMaxShardConsumers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		for i := range 4 {
+			f.put(fmt.Sprintf("shardId-%012d", i), jsonData(5)...)
+		}
+		c, err := shards.New(f, "s", shards.MaxShardConsumers(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, c, 10)
+		seen := map[string]bool{}
+		for _, r := range got {
+			seen[r.ShardID] = true
+		}
+		read := 0
+		for _, calls := range f.calls {
+			if len(calls) > 0 {
+				read++
+			}
+		}
+		if len(seen) != 2 || read != 2 {
+			t.Fatalf("records from %d shards, %d shards read; want 2", len(seen), read)
 		}
 	})
 }
