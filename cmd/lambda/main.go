@@ -42,6 +42,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// Every invocation flushes what it produced, so nothing is pending when
+	// Lambda freezes or ends the process; closing is for a runtime API
+	// loop that returns (StartWithOptions normally exits the process).
 	defer closeFn(context.WithoutCancel(ctx))
 	lambda.StartWithOptions(fn, lambda.WithContext(ctx))
 	return nil
