@@ -28,7 +28,8 @@
 // second), so a stream of N shards gets N times the throughput. Records go
 // when BatchSize records or 5 MiB are buffered, when the oldest buffered
 // record is BufferTime old, or on Flush/Close; one PutRecords call never
-// exceeds 500 records or 5 MiB, and at most MaxInFlight calls run at once.
+// exceeds 500 records or 5 MiB, and at most MaxInFlight calls carrying a
+// shard's records run at once.
 //
 // # Failures and retries
 //

@@ -207,9 +207,11 @@ func Backoff(base, max time.Duration) Option {
 	}
 }
 
-// MaxInFlight bounds concurrent PutRecords calls (default 4). It also
-// bounds throughput to MaxInFlight × BatchSize records per round trip:
-// raise it for streams of many shards or when calls are slow.
+// MaxInFlight bounds the concurrent PutRecords calls that carry records of
+// one shard (default 4), so a stream of N open shards has at most
+// N × MaxInFlight calls at once. A shard's throughput is bounded by
+// MaxInFlight × BatchSize records per round trip: raise it when calls are
+// slow.
 func MaxInFlight(n int) Option {
 	return func(c *config) {
 		if n < 1 {

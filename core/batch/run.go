@@ -131,7 +131,7 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 			}
 		}
 	}
-	for p.inFlight < p.cfg.maxInFlight {
+	for {
 		req := p.build(now, due, consider)
 		if req == nil {
 			break
@@ -142,7 +142,8 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 }
 
 // build collects one call's entries from the shards that may send now:
-// not in backoff and within their limiters. With OrderPerKey a shard's
+// not in backoff, with fewer than MaxInFlight calls in flight, and within
+// their limiters. With OrderPerKey a shard's
 // entries are taken in order up to the first that holds a partition key
 // already in flight (in this call or another), so at most one Kinesis
 // record per key is ever in flight.
@@ -157,6 +158,10 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 		}
 		if now.Before(q.retryAt) {
 			consider(q.retryAt)
+			continue
+		}
+		if q.inFlight >= p.cfg.maxInFlight {
+			// A result wakes the loop.
 			continue
 		}
 		if len(q.ready) == 0 {
@@ -318,11 +323,17 @@ func distinctKeys(us []*urec) []string {
 	return out
 }
 
+// resultsBuffer is the room results has. A call's goroutine may wait for
+// more: run receives every result before it returns.
+const resultsBuffer = 64
+
 // launch starts one PutRecords call. Its goroutine is owned by run, which
-// waits for every call's result before it returns; results has room for
-// MaxInFlight results so the send never blocks.
+// waits for every call's result before it returns.
 func (p *Producer) launch(req *request) {
 	p.inFlight++
+	for q := range req.usage {
+		q.inFlight++
+	}
 	p.stats.inFlight.Add(1)
 	p.stats.requests.Add(1)
 	entries := make([]types.PutRecordsRequestEntry, len(req.entries))
@@ -350,6 +361,9 @@ func (p *Producer) launch(req *request) {
 // the retry limit, to the error path.
 func (p *Producer) handle(r result) {
 	p.inFlight--
+	for q := range r.req.usage {
+		q.inFlight--
+	}
 	p.stats.inFlight.Add(-1)
 	p.stats.latencyTotal.Add(int64(r.dur))
 	for {
