@@ -284,6 +284,9 @@ func BenchmarkProducerSimulator(b *testing.B) {
 					b.ReportMetric(after/r.elapsed.Seconds()/limit, fmt.Sprintf("limit-frac-%dshard", shards))
 					b.ReportMetric(after/r.lastSent.Seconds()/limit, fmt.Sprintf("sent-frac-%dshard", shards))
 					b.ReportMetric(float64(ss.RefusedRecords)/float64(ss.AdmittedRecords+ss.RefusedRecords), fmt.Sprintf("throttled-frac-%dshard", shards))
+					b.Logf("%d rps, %d shards: %d records, last call at %v, Close at %v; %d calls, mean latency %v, max %v; simulator refused %d",
+						perShard, shards, n, r.lastSent.Round(time.Millisecond), r.elapsed.Round(time.Millisecond),
+						r.stats.Requests, r.stats.MeanRequestLatency.Round(time.Millisecond), r.stats.MaxRequestLatency.Round(time.Millisecond), ss.RefusedRecords)
 				}
 				b.ReportMetric(rate[4]/rate[1], "ratio-4:1")
 			}

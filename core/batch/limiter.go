@@ -10,7 +10,7 @@ const window = time.Second
 
 // maxArrivalDelay bounds how long after it was sent a call is assumed to
 // reach Kinesis (see limiter).
-const maxArrivalDelay = 100 * time.Millisecond
+const maxArrivalDelay = 30 * time.Millisecond
 
 // AIMD bounds: a throttle multiplies a shard's share of its limits by
 // aimdDecrease (never below aimdFloor); every call to the shard without a

@@ -115,21 +115,9 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 		p.refresh()
 	}
 	consider(p.nextRefresh)
-	due := p.flushing || p.bufRecords >= p.cfg.batchSize || p.bufBytes >= MaxBatchBytes
-	if !due {
-		var oldest time.Time
-		for _, q := range p.order {
-			if len(q.pending) > 0 && (oldest.IsZero() || q.pending[0].enq.Before(oldest)) {
-				oldest = q.pending[0].enq
-			}
-		}
-		if !oldest.IsZero() {
-			if deadline := oldest.Add(p.cfg.bufferTime); now.Before(deadline) {
-				consider(deadline)
-			} else {
-				due = true
-			}
-		}
+	due := dueState{
+		flush: p.flushing || p.bufBytes >= MaxBatchBytes,
+		batch: p.bufRecords >= p.cfg.batchSize,
 	}
 	for {
 		req := p.build(now, due, consider)
@@ -147,7 +135,7 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 // entries are taken in order up to the first that holds a partition key
 // already in flight (in this call or another), so at most one Kinesis
 // record per key is ever in flight.
-func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *request {
+func (p *Producer) build(now time.Time, due dueState, consider func(time.Time)) *request {
 	req := &request{usage: map[*shardQ]*usage{}}
 	n := len(p.order)
 	full := false
@@ -165,7 +153,10 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			continue
 		}
 		if len(q.ready) == 0 {
-			if !due {
+			// A shard that is not due yet joins a call that has room
+			// when it has no call in flight.
+			if !p.shardDue(q, now, due) && (len(req.entries) == 0 || q.inFlight > 0) {
+				consider(q.pending[0].enq.Add(p.cfg.bufferTime))
 				continue
 			}
 			if r, b := q.lim.budget(now); r < 1 || b < 1 {
@@ -180,7 +171,17 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			}
 		}
 		takenR, takenB := 0, 0
-		for len(q.ready) > 0 {
+		for {
+			if len(q.ready) == 0 {
+				// Records that came in since the last aggregation join
+				// the call while it and the shard's limits have room.
+				if len(q.pending) == 0 || len(req.entries) >= p.cfg.batchSize ||
+					!q.lim.fits(takenR, takenB, q.pending[0].size) {
+					break
+				}
+				p.aggregate(q)
+				continue
+			}
 			e := q.ready[0]
 			if len(req.entries) >= p.cfg.batchSize || req.bytes+e.size > MaxBatchBytes {
 				full = true
@@ -217,6 +218,29 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 		return nil
 	}
 	return req
+}
+
+// dueState is what makes every shard's records due: a Flush or Close
+// (or 5 MiB buffered) sends everything; BatchSize records buffered over
+// all shards send those of the shards without a call in flight.
+type dueState struct{ flush, batch bool }
+
+// shardDue reports whether a shard's pending records should go now: when
+// it has BatchSize of them, as many as its limits let one call carry, or
+// one BufferTime old, or as dueState says. A shard that is not due waits
+// for more records rather than spend one of its MaxInFlight calls on a
+// few.
+func (p *Producer) shardDue(q *shardQ, now time.Time, due dueState) bool {
+	switch {
+	case due.flush:
+		return true
+	case len(q.pending) >= p.cfg.batchSize:
+		return true
+	case !now.Before(q.pending[0].enq.Add(p.cfg.bufferTime)):
+		return true
+	}
+	r, _ := q.lim.budget(now)
+	return len(q.pending) >= r
 }
 
 // claimKeys marks ks as in flight unless one of them already is.
