@@ -9,7 +9,9 @@ import (
 const window = time.Second
 
 // maxArrivalDelay bounds how long after it was sent a call is assumed to
-// reach Kinesis (see limiter).
+// reach Kinesis (see limiter). Each second of a saturated shard loses at
+// most this much to the uncertainty (3% at 30 ms); a call that arrives
+// later may be throttled, which AIMD answers.
 const maxArrivalDelay = 30 * time.Millisecond
 
 // AIMD bounds: a throttle multiplies a shard's share of its limits by
@@ -36,9 +38,10 @@ type usage struct {
 // maxArrivalDelay, so that, seen from Kinesis, no one-second window holds
 // more than factor × the limits as long as calls arrive within
 // maxArrivalDelay of being sent, while a slow response (Kinesis works after
-// counting) costs at most maxArrivalDelay of each second. Unlike a token bucket it never lets a full burst
-// follow a full second (async-kinesis let 1.9 MB through in under a second
-// against a 1 MB/s limit). Only the producer's goroutine uses it.
+// counting) costs at most maxArrivalDelay of each second. Unlike a token
+// bucket it never lets a full burst follow a full second (async-kinesis let
+// 1.9 MB through in under a second against a 1 MB/s limit). Only the
+// producer's goroutine uses it.
 type limiter struct {
 	maxRecords, maxBytes int
 	factor               float64

@@ -115,10 +115,7 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 		p.refresh()
 	}
 	consider(p.nextRefresh)
-	due := dueState{
-		flush: p.flushing || p.bufBytes >= MaxBatchBytes,
-		batch: p.bufRecords >= p.cfg.batchSize,
-	}
+	due := dueState{flush: p.flushing || p.bufBytes >= MaxBatchBytes}
 	for {
 		req := p.build(now, due, consider)
 		if req == nil {
@@ -220,14 +217,13 @@ func (p *Producer) build(now time.Time, due dueState, consider func(time.Time)) 
 	return req
 }
 
-// dueState is what makes every shard's records due: a Flush or Close
-// (or 5 MiB buffered) sends everything; BatchSize records buffered over
-// all shards send those of the shards without a call in flight.
-type dueState struct{ flush, batch bool }
+// dueState is what makes every shard's records due: a Flush or Close, or
+// 5 MiB buffered.
+type dueState struct{ flush bool }
 
 // shardDue reports whether a shard's pending records should go now: when
 // it has BatchSize of them, as many as its limits let one call carry, or
-// one BufferTime old, or as dueState says. A shard that is not due waits
+// one BufferTime old, or when dueState says so. A shard that is not due waits
 // for more records rather than spend one of its MaxInFlight calls on a
 // few.
 func (p *Producer) shardDue(q *shardQ, now time.Time, due dueState) bool {
