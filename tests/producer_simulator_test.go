@@ -12,7 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
 	"github.com/shardwork/shardwork/core/batch"
 	"github.com/shardwork/shardwork/core/kinesisapi"
@@ -38,7 +40,23 @@ func newSimFixture(t testing.TB, shards int, limits simulator.Limits) *simFixtur
 	if err != nil {
 		t.Fatal(err)
 	}
+	warmSimulator(t, c, stream)
 	return &simFixture{env: env, sim: sim, client: c, stream: stream}
+}
+
+// warmSimulator makes the simulator list the stream's shards before the
+// test's first PutRecords call, which would otherwise reach the shard
+// limits only after that listing (a delay Kinesis does not have, which
+// makes the first second's burst count late). The call names a hash key
+// no shard can hold, so the simulator passes it on after listing the
+// shards, and kinesalite refuses it without writing anything.
+func warmSimulator(t testing.TB, c *kinesis.Client, stream string) {
+	t.Helper()
+	_, err := c.PutRecords(context.Background(), &kinesis.PutRecordsInput{StreamName: aws.String(stream),
+		Records: []types.PutRecordsRequestEntry{{Data: []byte("x"), PartitionKey: aws.String("k"), ExplicitHashKey: aws.String("not-a-hash-key")}}})
+	if err == nil {
+		t.Fatal("warming the simulator: a PutRecords call with an invalid hash key succeeded")
+	}
 }
 
 // saturated is the outcome of runSaturated.

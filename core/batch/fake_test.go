@@ -220,7 +220,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			}
 			w.expire(now)
 			if w.fits(0, 0, sz) {
-				w.done(w.take(now, 1, sz), now)
+				w.done(w.take(now, 1, sz), now, now)
 			} else {
 				code = "ProvisionedThroughputExceededException"
 			}

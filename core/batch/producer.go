@@ -62,10 +62,11 @@ type request struct {
 }
 
 type result struct {
-	req *request
-	out *kinesis.PutRecordsOutput
-	err error
-	dur time.Duration
+	req   *request
+	out   *kinesis.PutRecordsOutput
+	err   error
+	start time.Time // when the call's goroutine made it
+	dur   time.Duration
 }
 
 type waiter struct {

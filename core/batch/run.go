@@ -372,7 +372,7 @@ func (p *Producer) launch(req *request) {
 		start := time.Now()
 		out, err := p.client.PutRecords(ctx, in)
 		cancel()
-		p.results <- result{req: req, out: out, err: err, dur: time.Since(start)}
+		p.results <- result{req: req, out: out, err: err, start: start, dur: time.Since(start)}
 	}()
 }
 
@@ -473,7 +473,7 @@ func (p *Producer) handle(r result) {
 	}
 	p.finish(done)
 	for q, u := range r.req.usage {
-		q.lim.done(u, now)
+		q.lim.done(u, r.start, now)
 	}
 	for q, o := range outcome {
 		if o.throttled {
