@@ -128,10 +128,9 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 
 // build collects one call's entries from the shards that may send now:
 // not in backoff, with fewer than MaxInFlight calls in flight, and within
-// their limiters. With OrderPerKey a shard's
-// entries are taken in order up to the first that holds a partition key
-// already in flight (in this call or another), so at most one Kinesis
-// record per key is ever in flight.
+// their limiters. With OrderPerKey a shard's entries are taken in order up
+// to the first that holds a partition key already in flight (in this call
+// or another), so at most one Kinesis record per key is ever in flight.
 func (p *Producer) build(now time.Time, due dueState, consider func(time.Time)) *request {
 	req := &request{usage: map[*shardQ]*usage{}}
 	n := len(p.order)
@@ -223,9 +222,9 @@ type dueState struct{ flush bool }
 
 // shardDue reports whether a shard's pending records should go now: when
 // it has BatchSize of them, as many as its limits let one call carry, or
-// one BufferTime old, or when dueState says so. A shard that is not due waits
-// for more records rather than spend one of its MaxInFlight calls on a
-// few.
+// one BufferTime old, or when dueState says so. A shard that is not due
+// waits for more records rather than spend one of its MaxInFlight calls on
+// a few.
 func (p *Producer) shardDue(q *shardQ, now time.Time, due dueState) bool {
 	switch {
 	case due.flush:
