@@ -25,10 +25,13 @@
 // Kinesis reports a record on another shard than predicted. Each shard has
 // its own queue, its own Aggregator batches and its own sliding-window
 // limiter (PutRateLimit records/s and BandwidthLimit bytes/s in any one
-// second), so a stream of N shards gets N times the throughput. Records go
-// when BatchSize records or 5 MiB are buffered, when the oldest buffered
-// record is BufferTime old, or on Flush/Close; one PutRecords call never
-// exceeds 500 records or 5 MiB, and at most MaxInFlight calls run at once.
+// second), so a stream of N shards gets N times the throughput. A shard's
+// records go when it has BatchSize of them (or as many as its limits let
+// go now), when its oldest is BufferTime old, when 5 MiB are buffered, or
+// on Flush/Close; a shard with no call in flight may fill the rest of
+// another shard's call. One PutRecords call never exceeds 500 records or
+// 5 MiB, and at most MaxInFlight calls carrying a shard's records run at
+// once.
 //
 // # Failures and retries
 //

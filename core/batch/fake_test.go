@@ -52,6 +52,9 @@ type fakeKinesis struct {
 	// latency delays every PutRecords call before the fake looks at it,
 	// plus a random part up to jitter.
 	latency, jitter time.Duration
+	// answer delays the result of every call after the fake counted it
+	// (Kinesis counts a call early and answers late).
+	answer time.Duration
 	// discard keeps no records (benchmarks).
 	discard bool
 	// wrongShard reports every record on a shard id nobody predicted.
@@ -157,6 +160,17 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			return nil, ctx.Err()
 		}
 	}
+	if f.answer > 0 {
+		// Runs after the lock below is released.
+		defer func() {
+			t := time.NewTimer(f.answer)
+			defer t.Stop()
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+		}()
+	}
 	if f.hold != nil {
 		select {
 		case <-f.hold:
@@ -206,7 +220,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			}
 			w.expire(now)
 			if w.fits(0, 0, sz) {
-				w.done(w.take(now, 1, sz), now)
+				w.done(w.take(now, 1, sz), now, now)
 			} else {
 				code = "ProvisionedThroughputExceededException"
 			}

@@ -9,8 +9,10 @@ import (
 const window = time.Second
 
 // maxArrivalDelay bounds how long after it was sent a call is assumed to
-// reach Kinesis (see limiter).
-const maxArrivalDelay = 100 * time.Millisecond
+// reach Kinesis (see limiter). Each second of a saturated shard loses at
+// most this much to the uncertainty (3% at 30 ms); a call that arrives
+// later may be throttled, which AIMD answers.
+const maxArrivalDelay = 30 * time.Millisecond
 
 // AIMD bounds: a throttle multiplies a shard's share of its limits by
 // aimdDecrease (never below aimdFloor); every call to the shard without a
@@ -32,13 +34,14 @@ type usage struct {
 // limiter is one shard's sliding-window rate limit on records and bytes.
 // Kinesis counts a record when the call arrives, somewhere between the
 // moment it was sent and the moment it returned. Each call counts until one
-// second after the earlier of its return and its sending plus
-// maxArrivalDelay, so that, seen from Kinesis, no one-second window holds
+// second after the earlier of its return and its sending (by the call's
+// goroutine) plus maxArrivalDelay, so that, seen from Kinesis, no one-second window holds
 // more than factor × the limits as long as calls arrive within
 // maxArrivalDelay of being sent, while a slow response (Kinesis works after
-// counting) costs at most maxArrivalDelay of each second. Unlike a token bucket it never lets a full burst
-// follow a full second (async-kinesis let 1.9 MB through in under a second
-// against a 1 MB/s limit). Only the producer's goroutine uses it.
+// counting) costs at most maxArrivalDelay of each second. Unlike a token
+// bucket it never lets a full burst follow a full second (async-kinesis let
+// 1.9 MB through in under a second against a 1 MB/s limit). Only the
+// producer's goroutine uses it.
 type limiter struct {
 	maxRecords, maxBytes int
 	factor               float64
@@ -101,9 +104,13 @@ func (l *limiter) take(now time.Time, records, bytes int) *usage {
 	return u
 }
 
-// done starts the window of a call that returned at now.
-func (l *limiter) done(u *usage, now time.Time) {
-	arrived := u.sent.Add(maxArrivalDelay)
+// done starts the window of a call that was made at start (by its
+// goroutine, at or after the take) and returned at now.
+func (l *limiter) done(u *usage, start, now time.Time) {
+	if start.Before(u.sent) {
+		start = u.sent
+	}
+	arrived := start.Add(maxArrivalDelay)
 	if now.Before(arrived) {
 		arrived = now
 	}

@@ -109,8 +109,8 @@ func WithProcessor(p records.Processor) Option {
 	}
 }
 
-// BufferTime is how long a record may wait for more records before it is
-// sent (default 0.5 s). A full batch is sent at once.
+// BufferTime is how long a record may wait for more records of its shard
+// before it is sent (default 0.5 s). A shard's full batch is sent at once.
 func BufferTime(d time.Duration) Option {
 	return func(c *config) {
 		if d <= 0 {
@@ -121,8 +121,11 @@ func BufferTime(d time.Duration) Option {
 	}
 }
 
-// BatchSize is the number of buffered records that triggers a send, and the
-// most Kinesis records in one PutRecords call (1..500, default 500).
+// BatchSize is the number of records buffered for one shard that triggers
+// a send, and the most Kinesis records in one PutRecords call (1..500,
+// default 500). A shard also sends as soon as it has as many records as its
+// limits let it send now; a shard with no call in flight may fill the rest
+// of another shard's call.
 func BatchSize(n int) Option {
 	return func(c *config) {
 		if n < 1 || n > MaxBatchRecords {
@@ -207,9 +210,11 @@ func Backoff(base, max time.Duration) Option {
 	}
 }
 
-// MaxInFlight bounds concurrent PutRecords calls (default 4). It also
-// bounds throughput to MaxInFlight × BatchSize records per round trip:
-// raise it for streams of many shards or when calls are slow.
+// MaxInFlight bounds the concurrent PutRecords calls that carry records of
+// one shard (default 4), so a stream of N open shards has at most
+// N × MaxInFlight calls at once. A shard's throughput is bounded by
+// MaxInFlight × BatchSize records per round trip: raise it when calls are
+// slow.
 func MaxInFlight(n int) Option {
 	return func(c *config) {
 		if n < 1 {

@@ -49,6 +49,9 @@ type shardQ struct {
 	ready   []*kentry // aggregated, retries first, in Put order
 	retries int       // consecutive calls with failures, for the backoff
 	retryAt time.Time
+	// inFlight counts the calls in flight that carry entries of this
+	// shard; MaxInFlight bounds it.
+	inFlight int
 }
 
 type request struct {
@@ -59,10 +62,11 @@ type request struct {
 }
 
 type result struct {
-	req *request
-	out *kinesis.PutRecordsOutput
-	err error
-	dur time.Duration
+	req   *request
+	out   *kinesis.PutRecordsOutput
+	err   error
+	start time.Time // when the call's goroutine made it
+	dur   time.Duration
 }
 
 type waiter struct {
@@ -171,7 +175,7 @@ func New(client kinesisapi.Client, stream string, opts ...Option) (*Producer, er
 		cfg:          cfg,
 		space:        make(chan struct{}),
 		wake:         make(chan struct{}, 1),
-		results:      make(chan result, cfg.maxInFlight),
+		results:      make(chan result, resultsBuffer),
 		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 		finished:     map[uint64]bool{},

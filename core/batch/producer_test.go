@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwork/shardwork/core/kinesisapi"
 	"github.com/shardwork/shardwork/core/records"
 )
 
@@ -880,4 +882,53 @@ func TestPutBatch(t *testing.T) {
 			t.Fatalf("PutBatch after Close = %v", err)
 		}
 	})
+}
+
+// With calls that Kinesis counts within maxArrivalDelay of sending and
+// answers much later (as kinesalite behind the simulator does), a
+// saturated producer sends at least 95% of its shards' limit after the
+// first second's burst, without a throttle, for 1 and 4 shards.
+func TestPacingFillsTheLimit(t *testing.T) {
+	for _, shards := range []int{1, 4} {
+		t.Run(fmt.Sprint(shards, "shards"), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				const perShard, perShardRecords, size = 1000, 4000, 500
+				f := newFake(testStream, shards)
+				f.limRecords, f.limBytes = perShard, 1<<20
+				f.jitter = maxArrivalDelay
+				f.answer = 700 * time.Millisecond
+				var last time.Time
+				p := open(t, f, WithProcessor(testProcessor(false)), MaxQueueSize(100000), MaxQueueBytes(64<<20),
+					AfterFlush(func(fi FlushInfo) {
+						if s := time.Now().Add(-fi.Duration); s.After(last) {
+							last = s
+						}
+					}))
+				start := time.Now()
+				item := strings.Repeat("x", size)
+				m := kinesisapi.NewShardMap(f.shards)
+				for i := range perShardRecords * shards {
+					s := m.Shards()[i%shards]
+					ehk := new(big.Int).Add(new(big.Int).SetBytes(s.StartingHashKey[:]), big.NewInt(int64(i)))
+					if err := p.PutRecord(t.Context(), records.UserRecord{Data: []byte(item), ExplicitHashKey: ehk.String()}); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := p.Close(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				st := p.Stats()
+				if st.Throttled != 0 || st.RecordsDelivered != int64(perShardRecords*shards) {
+					t.Fatalf("stats %+v", st)
+				}
+				// One second's worth goes at once; the rest at the limit.
+				sent := last.Sub(start)
+				frac := float64((perShardRecords-perShard)*shards) / sent.Seconds() / float64(perShard*shards)
+				t.Logf("%d shards: last call at %v: %.3f of the limit", shards, sent, frac)
+				if frac < 0.95 {
+					t.Fatalf("%d shards sent %.3f of the limit after the first second, want >= 0.95", shards, frac)
+				}
+			})
+		})
+	}
 }

@@ -115,23 +115,8 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 		p.refresh()
 	}
 	consider(p.nextRefresh)
-	due := p.flushing || p.bufRecords >= p.cfg.batchSize || p.bufBytes >= MaxBatchBytes
-	if !due {
-		var oldest time.Time
-		for _, q := range p.order {
-			if len(q.pending) > 0 && (oldest.IsZero() || q.pending[0].enq.Before(oldest)) {
-				oldest = q.pending[0].enq
-			}
-		}
-		if !oldest.IsZero() {
-			if deadline := oldest.Add(p.cfg.bufferTime); now.Before(deadline) {
-				consider(deadline)
-			} else {
-				due = true
-			}
-		}
-	}
-	for p.inFlight < p.cfg.maxInFlight {
+	due := dueState{flush: p.flushing || p.bufBytes >= MaxBatchBytes}
+	for {
 		req := p.build(now, due, consider)
 		if req == nil {
 			break
@@ -142,11 +127,11 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 }
 
 // build collects one call's entries from the shards that may send now:
-// not in backoff and within their limiters. With OrderPerKey a shard's
-// entries are taken in order up to the first that holds a partition key
-// already in flight (in this call or another), so at most one Kinesis
-// record per key is ever in flight.
-func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *request {
+// not in backoff, with fewer than MaxInFlight calls in flight, and within
+// their limiters. With OrderPerKey a shard's entries are taken in order up
+// to the first that holds a partition key already in flight (in this call
+// or another), so at most one Kinesis record per key is ever in flight.
+func (p *Producer) build(now time.Time, due dueState, consider func(time.Time)) *request {
 	req := &request{usage: map[*shardQ]*usage{}}
 	n := len(p.order)
 	full := false
@@ -159,8 +144,15 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			consider(q.retryAt)
 			continue
 		}
+		if q.inFlight >= p.cfg.maxInFlight {
+			// A result wakes the loop.
+			continue
+		}
 		if len(q.ready) == 0 {
-			if !due {
+			// A shard that is not due yet joins a call that has room
+			// when it has no call in flight.
+			if !p.shardDue(q, now, due) && (len(req.entries) == 0 || q.inFlight > 0) {
+				consider(q.pending[0].enq.Add(p.cfg.bufferTime))
 				continue
 			}
 			if r, b := q.lim.budget(now); r < 1 || b < 1 {
@@ -175,7 +167,17 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			}
 		}
 		takenR, takenB := 0, 0
-		for len(q.ready) > 0 {
+		for {
+			if len(q.ready) == 0 {
+				// Records that came in since the last aggregation join
+				// the call while it and the shard's limits have room.
+				if len(q.pending) == 0 || len(req.entries) >= p.cfg.batchSize ||
+					!q.lim.fits(takenR, takenB, q.pending[0].size) {
+					break
+				}
+				p.aggregate(q)
+				continue
+			}
 			e := q.ready[0]
 			if len(req.entries) >= p.cfg.batchSize || req.bytes+e.size > MaxBatchBytes {
 				full = true
@@ -212,6 +214,28 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 		return nil
 	}
 	return req
+}
+
+// dueState is what makes every shard's records due: a Flush or Close, or
+// 5 MiB buffered.
+type dueState struct{ flush bool }
+
+// shardDue reports whether a shard's pending records should go now: when
+// it has BatchSize of them, as many as its limits let one call carry, or
+// one BufferTime old, or when dueState says so. A shard that is not due
+// waits for more records rather than spend one of its MaxInFlight calls on
+// a few.
+func (p *Producer) shardDue(q *shardQ, now time.Time, due dueState) bool {
+	switch {
+	case due.flush:
+		return true
+	case len(q.pending) >= p.cfg.batchSize:
+		return true
+	case !now.Before(q.pending[0].enq.Add(p.cfg.bufferTime)):
+		return true
+	}
+	r, _ := q.lim.budget(now)
+	return len(q.pending) >= r
 }
 
 // claimKeys marks ks as in flight unless one of them already is.
@@ -318,11 +342,17 @@ func distinctKeys(us []*urec) []string {
 	return out
 }
 
+// resultsBuffer is the room results has. A call's goroutine may wait for
+// more: run receives every result before it returns.
+const resultsBuffer = 64
+
 // launch starts one PutRecords call. Its goroutine is owned by run, which
-// waits for every call's result before it returns; results has room for
-// MaxInFlight results so the send never blocks.
+// waits for every call's result before it returns.
 func (p *Producer) launch(req *request) {
 	p.inFlight++
+	for q := range req.usage {
+		q.inFlight++
+	}
 	p.stats.inFlight.Add(1)
 	p.stats.requests.Add(1)
 	entries := make([]types.PutRecordsRequestEntry, len(req.entries))
@@ -341,7 +371,7 @@ func (p *Producer) launch(req *request) {
 		start := time.Now()
 		out, err := p.client.PutRecords(ctx, in)
 		cancel()
-		p.results <- result{req: req, out: out, err: err, dur: time.Since(start)}
+		p.results <- result{req: req, out: out, err: err, start: start, dur: time.Since(start)}
 	}()
 }
 
@@ -350,6 +380,9 @@ func (p *Producer) launch(req *request) {
 // the retry limit, to the error path.
 func (p *Producer) handle(r result) {
 	p.inFlight--
+	for q := range r.req.usage {
+		q.inFlight--
+	}
 	p.stats.inFlight.Add(-1)
 	p.stats.latencyTotal.Add(int64(r.dur))
 	for {
@@ -439,7 +472,7 @@ func (p *Producer) handle(r result) {
 	}
 	p.finish(done)
 	for q, u := range r.req.usage {
-		q.lim.done(u, now)
+		q.lim.done(u, r.start, now)
 	}
 	for q, o := range outcome {
 		if o.throttled {
