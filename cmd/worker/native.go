@@ -4,5 +4,5 @@ import "github.com/shardwork/shardwork/core/records"
 
 // nativeProcessor returns a native processor by name.
 func nativeProcessor(name string) (records.Processor, error) {
-	return records.Processor{}, errNoProcessor
+	return records.ByName(name)
 }

@@ -15,7 +15,7 @@ import (
 
 // processorNames are the native processors, byte-compatible with
 // async-kinesis.
-var processorNames = []string{"string", "json", "jsonlines", "jsonlist", "msgpack", "kpl-json", "kpl-string"}
+var processorNames = records.Names()
 
 // closer releases what a processor or handler holds (a plugin's instances).
 type closer func(context.Context) error
