@@ -51,7 +51,10 @@ type LeaseInfo struct {
 	Counter int64
 	// Expires is when the lease lapses unless renewed (as judged by the
 	// store's clock, never the worker's).
-	Expires    time.Time
+	Expires time.Time
+	// Live is true when Owner holds the lease and it has not expired (as
+	// judged by the store's clock). A lease that is not live may be taken.
+	Live       bool
 	Checkpoint Checkpoint
 }
 
