@@ -1,0 +1,7 @@
+package worker_test
+
+import "testing"
+
+// wasmSerializerPlugin returns the path of a built WebAssembly serializer
+// plugin for the round trip, or "" while none is available.
+func wasmSerializerPlugin(t testing.TB) string { return "" }

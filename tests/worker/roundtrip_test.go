@@ -1,0 +1,197 @@
+//go:build shardwork_libs
+
+package worker_test
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/shardwork/shardwork/tests/harness"
+)
+
+// testLines makes n distinct compact JSON lines with sorted keys (the form
+// a JSON decoder re-encodes them to), of about size bytes each.
+func testLines(n, size int) []string {
+	lines := make([]string, n)
+	for i := range lines {
+		l := fmt.Sprintf(`{"i":%d,"key":"k-%d","pad":"`, i, i%97)
+		pad := max(size-len(l)-2, 0)
+		lines[i] = l + strings.Repeat(string(rune('a'+i%26)), pad) + `"}`
+	}
+	return lines
+}
+
+func writeLines(t testing.TB, lines []string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "input.jsonl")
+	if err := os.WriteFile(p, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// multiset counts each line.
+func multiset(lines []string) map[string]int {
+	m := make(map[string]int, len(lines))
+	for _, l := range lines {
+		m[l]++
+	}
+	return m
+}
+
+// diffMultisets describes how got differs from want.
+func diffMultisets(want, got map[string]int) string {
+	var missing, extra []string
+	for l, n := range want {
+		if got[l] < n {
+			missing = append(missing, fmt.Sprintf("%dx %.80s", n-got[l], l))
+		}
+	}
+	for l, n := range got {
+		if want[l] < n {
+			extra = append(extra, fmt.Sprintf("%dx %.80s", n-want[l], l))
+		}
+	}
+	slices.Sort(missing)
+	slices.Sort(extra)
+	return fmt.Sprintf("%d lines missing (first %q), %d extra (first %q)",
+		len(missing), missing[:min(3, len(missing))], len(extra), extra[:min(3, len(extra))])
+}
+
+type summary struct {
+	Lines          int64 `json:"lines"`
+	Records        int64 `json:"records"`
+	Delivered      int64 `json:"delivered"`
+	KinesisRecords int64 `json:"kinesis_records"`
+	Bytes          int64 `json:"bytes"`
+	Failed         int64 `json:"failed"`
+	Rejected       int64 `json:"rejected"`
+}
+
+func parseSummary(t testing.TB, out string) summary {
+	t.Helper()
+	var s summary
+	if err := json.Unmarshal([]byte(lastLine(out)), &s); err != nil {
+		t.Fatalf("summary %q: %v", out, err)
+	}
+	return s
+}
+
+// TestProduceConsumeRoundTrip puts a 100,000-line file through produce and
+// reads it back with consume --max-records 100000: the same lines come
+// back, as a multiset, for each processor.
+func TestProduceConsumeRoundTrip(t *testing.T) {
+	const n = 100000
+	lines := testLines(n, 120)
+	input := writeLines(t, lines)
+	want := multiset(lines)
+	e := harness.Kinesis(t)
+	env := kinesisEnv(e)
+	procs := []string{"jsonlines", "msgpack", "kpl-json"}
+	if p := wasmSerializerPlugin(t); p != "" {
+		procs = append(procs, "wasm:"+p)
+	}
+	for _, proc := range procs {
+		t.Run(strings.ReplaceAll(filepath.Base(proc), ".", "_"), func(t *testing.T) {
+			stream := e.NewStream(t, 2)
+			r := worker(t, env, nil, "produce", "--stream", stream, "--input", input, "--processor", proc,
+				"--summary", "json", "--partition-key-field", "key")
+			mustOK(t, r, "produce")
+			s := parseSummary(t, r.stdout)
+			if s.Records != n || s.Delivered != n || s.Failed != 0 || s.Rejected != 0 || s.KinesisRecords == 0 || s.Bytes == 0 {
+				t.Fatalf("produce summary %+v, want %d records delivered", s, n)
+			}
+			t.Logf("%s: %d records in %d Kinesis records, %d bytes", proc, s.Records, s.KinesisRecords, s.Bytes)
+
+			r = worker(t, env, nil, "consume", "--stream", stream, "--processor", proc,
+				"--max-records", strconv.Itoa(n), "--idle-exit", "30s", "--sleep-when-caught-up", "200ms")
+			mustOK(t, r, "consume")
+			got := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+			if len(got) != n {
+				t.Errorf("consume printed %d lines, want %d", len(got), n)
+			}
+			if gm := multiset(got); !maps.Equal(gm, want) {
+				t.Fatalf("consumed lines differ: %s", diffMultisets(want, gm))
+			}
+		})
+	}
+}
+
+// TestProduceStringAndMeta checks raw text lines, --meta output and the
+// partition key taken from a field.
+func TestProduceStringAndMeta(t *testing.T) {
+	e := harness.Kinesis(t)
+	env := kinesisEnv(e)
+	stream := e.NewStream(t, 1)
+	text := "plain text line\n  leading spaces kept\n{\"not\":\"parsed\"}\n"
+	r := worker(t, env, []byte(text), "produce", "--stream", stream, "--processor", "string", "--summary", "json")
+	mustOK(t, r, "produce string")
+	if s := parseSummary(t, r.stdout); s.Delivered != 3 {
+		t.Fatalf("summary %+v", s)
+	}
+	r = worker(t, env, nil, "consume", "--stream", stream, "--processor", "string", "--max-records", "3", "--meta")
+	mustOK(t, r, "consume --meta")
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		var m struct {
+			ShardID        string  `json:"shard_id"`
+			SequenceNumber string  `json:"sequence_number"`
+			PartitionKey   string  `json:"partition_key"`
+			ArrivalTime    *string `json:"arrival_time"`
+			Data           string  `json:"data"`
+		}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("meta line %q: %v", l, err)
+		}
+		if m.ShardID == "" || m.SequenceNumber == "" || m.PartitionKey == "" || m.ArrivalTime == nil {
+			t.Fatalf("meta line lacks metadata: %s", l)
+		}
+		got = append(got, m.Data)
+	}
+	want := []string{"plain text line", "  leading spaces kept", "{\"not\":\"parsed\"}"}
+	if !slices.Equal(got, want) {
+		t.Fatalf("consumed %q, want %q", got, want)
+	}
+}
+
+// TestProduceRejectsAndFails checks that lines that cannot be put are
+// listed and make the exit status non-zero, while the others are delivered.
+func TestProduceRejectsAndFails(t *testing.T) {
+	e := harness.Kinesis(t)
+	env := kinesisEnv(e)
+	stream := e.NewStream(t, 1)
+	input := "{\"ok\":1}\nnot json\n{\"ok\":2}\n"
+	r := worker(t, env, []byte(input), "produce", "--stream", stream, "--processor", "json", "--summary", "json")
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", r.code, r.stderr)
+	}
+	if !strings.Contains(r.stderr, "rejected: line 2: not valid JSON") {
+		t.Fatalf("stderr does not list the rejected line:\n%s", r.stderr)
+	}
+	if s := parseSummary(t, r.stdout); s.Delivered != 2 || s.Rejected != 1 {
+		t.Fatalf("summary %+v", s)
+	}
+
+	// A stream that does not exist: a clear error, exit 1.
+	r = worker(t, env, []byte("{}\n"), "produce", "--stream", "no-such-stream-"+harness.UniqueName(t))
+	if r.code != 1 || !strings.Contains(r.stderr, "not found (use --create-stream") {
+		t.Fatalf("missing stream: exit %d, stderr %q", r.code, r.stderr)
+	}
+	// --create-stream makes it.
+	name := harness.UniqueName(t)
+	r = worker(t, env, []byte("{\"a\":1}\n"), "produce", "--stream", name, "--create-stream", "--shards", "2", "--summary", "json")
+	mustOK(t, r, "produce --create-stream")
+	r = worker(t, env, nil, "stream", "describe", name)
+	mustOK(t, r, "describe created stream")
+	if !strings.Contains(r.stdout, `"open_shards": 2`) {
+		t.Fatalf("created stream: %s", r.stdout)
+	}
+	worker(t, env, nil, "stream", "delete", name)
+}
