@@ -372,6 +372,13 @@ func (p *pipeline) emit(ctx context.Context, recs []records.UserRecord) error {
 // by its runner): the output producer (flushing it) and the plugins.
 func (p *pipeline) close(ctx context.Context) error {
 	var errs []error
+	// The consumer is closed: leave the live set so the remaining workers'
+	// fair share grows at once instead of after the session timeout.
+	if l, ok := p.store.(checkpoint.Leaver); ok && p.consumer != nil {
+		if err := l.Leave(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("leave: %w", err))
+		}
+	}
 	if p.out != nil {
 		if err := p.out.Close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("output stream %s: %w", p.spec.OutputStream, err))

@@ -1,0 +1,166 @@
+//go:build shardwork_libs
+
+package worker_test
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/shardwork/shardwork/tests/harness"
+)
+
+// runConfig writes a worker.yaml with one pipeline from in to out.
+func runConfig(t *testing.T, e *harness.Env, redisURL, app, in, out, extra string) string {
+	return writeFile(t, "worker.yaml", fmt.Sprintf(`
+endpoint: %s
+redis_url: %s
+listen: 127.0.0.1:0
+checkpointer: redis
+heartbeat_frequency: 300ms
+session_timeout: 20s
+shutdown_timeout: 20s
+sleep_when_caught_up: 100ms
+shard_fetch_rate: 5
+log_level: info
+pipelines:
+  - name: copy
+    app: %s
+    stream: %s
+    processor: jsonlines
+    output_stream: %s
+%s`, e.Endpoint, redisURL, app, in, out, extra))
+}
+
+func heldShards(h healthz) []string { return h.Pipelines["copy"] }
+
+// TestRunTwoWorkersHandover runs two workers on a 4-shard stream through
+// Redis leases. SIGTERM to one: it drains and exits 0, releasing its
+// leases; the other takes its shards at once (far sooner than the session
+// timeout) and nothing is lost. Duplicates are counted and reported.
+func TestRunTwoWorkersHandover(t *testing.T) {
+	e := harness.Kinesis(t)
+	rds := harness.Redis(t)
+	env := kinesisEnv(e)
+	in := e.NewStream(t, 4)
+	out := e.NewStream(t, 2)
+	cfgPath := runConfig(t, e, rds.URL, harness.UniqueName(t), in, out, "")
+
+	const perBatch = 20000
+	lines := testLines(2*perBatch, 200)
+	first, second := lines[:perBatch], lines[perBatch:]
+	r := worker(t, env, nil, "produce", "--stream", in, "--input", writeLines(t, first), "--processor", "jsonlines", "--summary", "json")
+	mustOK(t, r, "produce first batch")
+
+	a := startWorker(t, nil, "run", "--config", cfgPath)
+	notReady := a.health()
+	waitFor(t, 30*time.Second, "worker A ready with 4 shards", func() bool {
+		h := a.health()
+		return h.status == 200 && h.Ready && len(heldShards(h)) == 4
+	})
+	if notReady.Ready && len(heldShards(notReady)) == 0 {
+		t.Errorf("healthz said ready before any lease was held: %+v", notReady)
+	}
+	b := startWorker(t, nil, "run", "--config", cfgPath)
+	waitFor(t, 30*time.Second, "the shards split 2/2 between A and B", func() bool {
+		return len(heldShards(a.health())) == 2 && len(heldShards(b.health())) == 2
+	})
+	held := append(heldShards(a.health()), heldShards(b.health())...)
+	slices.Sort(held)
+	if len(slices.Compact(held)) != 4 {
+		t.Fatalf("A and B hold %v, want 4 distinct shards", held)
+	}
+
+	// Write the second batch while A is stopped.
+	produced := make(chan result, 1)
+	go func() {
+		produced <- worker(t, env, nil, "produce", "--stream", in, "--input", writeLines(t, second), "--processor", "jsonlines", "--summary", "json")
+	}()
+	code, took := a.stop(syscall.SIGTERM, 30*time.Second)
+	if code != 0 {
+		t.Fatalf("worker A exited %d after SIGTERM, want 0\n%s", code, a.log())
+	}
+	if !strings.Contains(a.log(), "stopped cleanly") {
+		t.Errorf("worker A did not log a clean stop")
+	}
+	t.Logf("worker A drained and exited in %v", took)
+	takeover := waitFor(t, 15*time.Second, "worker B to hold all 4 shards", func() bool {
+		return len(heldShards(b.health())) == 4
+	})
+	t.Logf("worker B held all 4 shards %v after A exited (session timeout 20s)", takeover)
+	if takeover > 5*time.Second {
+		t.Errorf("takeover took %v: the released leases were not taken at once", takeover)
+	}
+	mustOK(t, <-produced, "produce second batch")
+
+	// Wait until B has copied everything, then read the output stream.
+	waitFor(t, 60*time.Second, "B to catch up", func() bool {
+		fams := b.scrape()
+		lag, _ := metricValue(fams, "shardwork_producer_queue_depth", map[string]string{"pipeline": "copy"})
+		n, _ := metricValue(fams, "shardwork_consumer_records_total", map[string]string{"pipeline": "copy"})
+		return lag == 0 && n > 0
+	})
+	r = worker(t, env, nil, "consume", "--stream", out, "--processor", "jsonlines", "--idle-exit", "3s",
+		"--sleep-when-caught-up", "100ms", "--shard-fetch-rate", "5")
+	mustOK(t, r, "consume output stream")
+	got := multiset(strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n"))
+	want := multiset(lines)
+	missing, dups := 0, 0
+	for l := range want {
+		if got[l] == 0 {
+			missing++
+		}
+	}
+	for l, n := range got {
+		if want[l] == 0 {
+			t.Fatalf("output holds a line that was never produced: %.100s", l)
+		}
+		dups += n - 1
+	}
+	t.Logf("handover: %d lines produced, %d distinct delivered, %d duplicates (at-least-once redelivery)", len(lines), len(got), dups)
+	if missing > 0 {
+		t.Fatalf("%d lines lost in the handover: %s", missing, diffMultisets(want, got))
+	}
+	if maps.Equal(got, want) && dups != 0 {
+		t.Fatal("impossible: equal multisets with duplicates")
+	}
+
+	// B's metrics parse and tell the same story.
+	fams := b.scrape()
+	for _, name := range []string{"shardwork_consumer_records_total", "shardwork_consumer_bytes_total",
+		"shardwork_consumer_get_records_calls_total", "shardwork_producer_records_total", "shardwork_leases_held",
+		"shardwork_lease_events_total", "shardwork_consumer_lag_ms", "go_goroutines"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("/metrics lacks %s", name)
+		}
+	}
+	if v, _ := metricValue(fams, "shardwork_leases_held", map[string]string{"pipeline": "copy"}); v != 4 {
+		t.Errorf("shardwork_leases_held = %v, want 4", v)
+	}
+	if v, _ := metricValue(fams, "shardwork_lease_events_total", map[string]string{"pipeline": "copy", "event": "acquired"}); v < 4 {
+		t.Errorf("acquired lease events = %v, want ≥ 4", v)
+	}
+	if v, _ := metricValue(fams, "shardwork_producer_failures_total", nil); v != 0 {
+		t.Errorf("producer failures = %v", v)
+	}
+
+	code, took = b.stop(syscall.SIGINT, 30*time.Second)
+	if code != 0 {
+		t.Fatalf("worker B exited %d after SIGINT\n%s", code, b.log())
+	}
+	t.Logf("worker B drained and exited in %v", took)
+	// Both released their leases: a third worker takes all four at once.
+	c := startWorker(t, nil, "run", "--config", cfgPath)
+	waitFor(t, 10*time.Second, "a new worker to take the released leases", func() bool {
+		return len(heldShards(c.health())) == 4
+	})
+	if code, _ := c.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("worker C exited %d", code)
+	}
+	_ = strconv.Itoa
+}

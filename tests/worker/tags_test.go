@@ -1,0 +1,5 @@
+//go:build shardwork_libs
+
+package worker_test
+
+func init() { buildTags = "shardwork_libs" }
