@@ -116,8 +116,8 @@ func (c Checkpoint) Validate(shard string) error {
 		return fmt.Errorf("checkpoint: shard %s: negative sub-sequence number %d: %w",
 			shard, c.SubSequenceNumber, ErrInvalidCheckpoint)
 	}
-	if c.SequenceNumber == "" && (c.SubSequenceNumber != 0 || c.Complete) {
-		return fmt.Errorf("checkpoint: shard %s: sub-sequence %d or complete without a sequence number: %w",
+	if c.SequenceNumber == "" && c.SubSequenceNumber != 0 {
+		return fmt.Errorf("checkpoint: shard %s: sub-sequence %d without a sequence number: %w",
 			shard, c.SubSequenceNumber, ErrInvalidCheckpoint)
 	}
 	return nil

@@ -122,3 +122,13 @@ func TestDefaultWorkerID(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+func TestFairShare(t *testing.T) {
+	for _, c := range []struct{ shards, live, want int }{
+		{4, 3, 2}, {4, 4, 1}, {4, 1, 4}, {4, 0, 4}, {4, 8, 1}, {0, 3, 0}, {100, 3, 34}, {6, 3, 2},
+	} {
+		if got := checkpoint.FairShare(c.shards, c.live); got != c.want {
+			t.Errorf("FairShare(%d, %d) = %d, want %d", c.shards, c.live, got, c.want)
+		}
+	}
+}

@@ -54,3 +54,16 @@ type BatchRenewer interface {
 type Leaver interface {
 	Leave(ctx context.Context) error
 }
+
+// FairShare is the most shards one worker should hold when live workers
+// share shards: ceil(shards / live). A live count below 1 counts as 1 (the
+// worker asking is alive).
+func FairShare(shards, live int) int {
+	if shards <= 0 {
+		return 0
+	}
+	if live < 1 {
+		live = 1
+	}
+	return (shards + live - 1) / live
+}

@@ -87,55 +87,70 @@ func (f *framer) aggregate(ctx context.Context, in []UserRecord, maxSize int) ([
 	if err := checkAggregate(ctx, maxSize); err != nil {
 		return nil, err
 	}
-	var out []Aggregated
+	// First pass: decide which records go together and how large each
+	// output is, so that the second pass allocates each output once.
 	var errs itemErrs
-	var cur *Aggregated
-	var buf []byte
-	finish := func() {
-		if cur != nil {
-			buf = append(buf, f.close...)
-			cur.Data = buf
-			out = append(out, *cur)
-			cur, buf = nil, nil
-		}
-	}
+	type group struct{ first, last, count, size int }
+	var groups []group
+	skip := make([]bool, len(in))
 	for i, r := range in {
 		if f.check != nil {
 			if err := f.check(r.Data); err != nil {
 				errs.add(i, err)
+				skip[i] = true
 				continue
 			}
 		}
 		if n := f.sizeAlone(r); n > maxSize {
 			errs.add(i, tooLarge(n, maxSize))
+			skip[i] = true
 			continue
 		}
-		if cur != nil && len(buf)+len(f.sep)+f.frameSize(r.Data)+len(f.close)+len(cur.PartitionKey) > maxSize {
-			finish()
+		if len(groups) > 0 {
+			g := &groups[len(groups)-1]
+			if g.size+len(f.sep)+f.frameSize(r.Data)+len(f.close)+len(in[g.first].PartitionKey) <= maxSize {
+				g.size += len(f.sep) + f.frameSize(r.Data)
+				g.last = i
+				g.count++
+				continue
+			}
 		}
-		if cur == nil {
-			cur = &Aggregated{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey}
-			buf = append(make([]byte, 0, min(maxSize, 4096)), f.open...)
-		} else {
-			buf = append(buf, f.sep...)
-		}
-		buf = f.appendFrame(buf, r.Data)
-		cur.Count++
+		groups = append(groups, group{first: i, last: i, count: 1, size: len(f.open) + f.frameSize(r.Data)})
 	}
-	finish()
+	out := make([]Aggregated, len(groups))
+	for k, g := range groups {
+		buf := make([]byte, 0, g.size+len(f.close))
+		buf = append(buf, f.open...)
+		for i := g.first; i <= g.last; i++ {
+			if skip[i] {
+				continue
+			}
+			if i != g.first {
+				buf = append(buf, f.sep...)
+			}
+			buf = f.appendFrame(buf, in[i].Data)
+		}
+		buf = append(buf, f.close...)
+		r := in[g.first]
+		out[k] = Aggregated{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey, Data: buf, Count: g.count}
+	}
 	return out, errs.err()
 }
 
 // NewlineAggregator writes each user record followed by '\n' (JSON lines).
 // Reading splits on '\n' and ignores empty rows; a last row without its
 // newline is accepted. A user record containing '\n' cannot be framed and
-// is rejected with ErrUnsupported.
+// is rejected with ErrUnsupported, as is an empty one (it would be read
+// back as nothing).
 type NewlineAggregator struct{}
 
 var newlineFramer = &framer{
 	frameSize:   func(d []byte) int { return len(d) + 1 },
 	appendFrame: func(dst, d []byte) []byte { return append(append(dst, d...), '\n') },
 	check: func(d []byte) error {
+		if len(d) == 0 {
+			return unsupported("newline aggregator: an empty record would be read back as nothing")
+		}
 		if i := bytes.IndexByte(d, '\n'); i >= 0 {
 			return unsupported("newline aggregator: record contains a newline at byte %d", i)
 		}

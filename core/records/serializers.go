@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
 	"math"
-	"strconv"
 	"unicode/utf8"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -220,16 +218,23 @@ func (MsgpackSerializer) Deserialize(ctx context.Context, data [][]byte) ([]any,
 	return out, errs.err()
 }
 
-func decodeMsgpack(d []byte) (any, error) {
+func decodeMsgpack(d []byte) (v any, err error) {
 	// Check the structure first without recursion or allocation, so that
 	// hostile lengths and nesting never reach the decoder.
 	if err := checkMsgpack(d); err != nil {
 		return nil, err
 	}
+	// The structure is valid; a value the decoder cannot represent (such
+	// as a map keyed by arrays) must still not take the process down.
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = nil, malformed("invalid msgpack: %v", p)
+		}
+	}()
 	r := bytes.NewReader(d)
 	dec := msgpack.NewDecoder(r)
 	dec.UseLooseInterfaceDecoding(true)
-	v, err := dec.DecodeInterface()
+	v, err = dec.DecodeInterface()
 	if err != nil {
 		return nil, malformed("invalid msgpack: %v", err)
 	}
@@ -373,6 +378,3 @@ func checkMsgpack(d []byte) error {
 	}
 	return nil
 }
-
-var _ = strconv.Itoa
-var _ = fmt.Sprint

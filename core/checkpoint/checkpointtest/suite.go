@@ -67,6 +67,7 @@ var cases = []tcase{
 	{"TakeOwnAgain", testTakeOwnAgain},
 	{"TakeExpired", testTakeExpired},
 	{"RenewKeepsLease", testRenewKeepsLease},
+	{"RenewAfterExpiryUntaken", testRenewExpiredUntaken},
 	{"FencingCounterIncrements", testFencing},
 	{"ZombieAfterExpiry", testZombieAfterExpiry},
 	{"ZombieAfterRelease", testZombieAfterRelease},
@@ -334,6 +335,34 @@ func testRenewKeepsLease(t *testing.T, s *suite) {
 	if li := leaseInfo(t, a, "s"); li.Owner != a.WorkerID() || li.Counter != l.Counter || !li.Live {
 		t.Fatalf("lease after renewals: %+v", li)
 	}
+}
+
+// A lease past its expiry that nobody took is still its owner's: renew and
+// checkpoint succeed and make it live again.
+func testRenewExpiredUntaken(t *testing.T, s *suite) {
+	st := s.stores(t, 2)
+	a, b := st[0], st[1]
+	start := time.Now()
+	l := take(t, a, "s")
+	waited := waitUntil(t, 3*s.session+2*time.Second, s.poll(), "lease expiry", func() bool {
+		return !leaseInfo(t, a, "s").Live
+	})
+	if waited < s.session-clockTolerance-s.poll() {
+		t.Fatalf("lease not live after %v, before the session timeout %v", time.Since(start), s.session)
+	}
+	li := leaseInfo(t, a, "s")
+	if li.Owner != a.WorkerID() || li.Counter != l.Counter {
+		t.Fatalf("expired lease: %+v, want owner %s counter %d kept", li, a.WorkerID(), l.Counter)
+	}
+	write(t, a, l, checkpoint.Checkpoint{SequenceNumber: "7", Complete: true})
+	if err := a.Renew(t.Context(), l); err != nil {
+		t.Fatalf("renew of an expired, untaken lease: %v", err)
+	}
+	if li := leaseInfo(t, a, "s"); !li.Live || li.Counter != l.Counter {
+		t.Fatalf("after renew: %+v", li)
+	}
+	_, err := b.Take(t.Context(), "s")
+	wantLeaseErr(t, "take after the owner renewed", err, checkpoint.ErrLeaseHeld, a.WorkerID())
 }
 
 func testFencing(t *testing.T, s *suite) {

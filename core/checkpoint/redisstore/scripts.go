@@ -9,6 +9,7 @@ import "github.com/redis/go-redis/v9"
 // All keys of one (application, stream) share a hash tag, so the scripts
 // work on a Redis Cluster too.
 const prelude = `
+if redis.replicate_commands then redis.replicate_commands() end
 local function nowms()
   local t = redis.call('TIME')
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
