@@ -1,0 +1,374 @@
+package shards
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/shardwork/shardwork/core/checkpoint"
+	"github.com/shardwork/shardwork/core/kinesisapi"
+)
+
+// engine is one run of a consumer (one Records or Run call). It owns the
+// coordinator goroutine, which owns the shard runners.
+type engine struct {
+	c      *Consumer
+	ctx    context.Context // fetching and leasing; cancelled by shutdown
+	cancel context.CancelFunc
+	// final is for writes after ctx is cancelled: final checkpoints and
+	// releases (bounded by the shutdown timeout where used).
+	final  context.Context
+	decode bool
+	queue  chan *item
+	fatal  chan error // first fatal error; buffered
+	done   chan *runner
+	relist chan struct{}
+
+	mu   sync.Mutex
+	held map[string]*runner // for Stats
+
+	coordDone chan struct{}
+	stopped   chan struct{}
+	once      sync.Once
+}
+
+func newEngine(c *Consumer, parent context.Context, decode bool) *engine {
+	ctx, cancel := context.WithCancel(parent)
+	return &engine{
+		c: c, ctx: ctx, cancel: cancel, final: context.WithoutCancel(parent), decode: decode,
+		queue:     make(chan *item, c.cfg.maxQueueSize),
+		fatal:     make(chan error, 1),
+		done:      make(chan *runner),
+		relist:    make(chan struct{}, 1),
+		held:      map[string]*runner{},
+		coordDone: make(chan struct{}),
+		stopped:   make(chan struct{}),
+	}
+}
+
+func (e *engine) startCoordinator() {
+	go e.coordinate()
+}
+
+// fail records a fatal error and stops the engine.
+func (e *engine) fail(err error) {
+	select {
+	case e.fatal <- err:
+	default:
+	}
+	e.cancel()
+}
+
+// shutdown stops fetching and leasing, waits for every shard runner to
+// write its final checkpoint and release its lease, and detaches the
+// engine from the consumer.
+func (e *engine) shutdown() {
+	e.once.Do(func() {
+		e.cancel()
+		<-e.coordDone
+		e.c.mu.Lock()
+		e.c.eng = nil
+		e.c.mu.Unlock()
+		close(e.stopped)
+	})
+}
+
+func (e *engine) heldShards() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]string, 0, len(e.held))
+	for id := range e.held {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// coordinate is the lease loop: heartbeat, refresh the shard list, renew
+// held leases, balance, and take free or expired shards. It starts one
+// runner per leased shard and joins them all before returning.
+func (e *engine) coordinate() {
+	defer close(e.coordDone)
+	c := e.c
+	runners := map[string]*runner{}
+	var (
+		shards    []kinesisapi.Shard
+		listedAt  time.Time
+		needList  = true
+		cooldown  = map[string]int{}
+		live      = 1
+		ticker    = time.NewTicker(c.cfg.leaseInterval)
+		sessionTO time.Duration
+	)
+	defer ticker.Stop()
+	if t, ok := c.store.(checkpoint.Timing); ok {
+		sessionTO = t.SessionTimeout()
+	}
+	exited := func(r *runner) {
+		delete(runners, r.shard.ID)
+		e.mu.Lock()
+		delete(e.held, r.shard.ID)
+		e.mu.Unlock()
+		if r.ended {
+			needList = true
+		}
+	}
+
+	round := func() {
+		ctx := e.ctx
+		if needList || time.Since(listedAt) >= c.cfg.listInterval {
+			s, err := kinesisapi.ListShards(ctx, c.client, c.stream)
+			switch {
+			case err == nil:
+				shards, listedAt, needList = s, time.Now(), false
+			case ctx.Err() != nil:
+				return
+			case kinesisapi.IsNotFound(err):
+				e.fail(&ShardError{Stream: c.stream, Op: "list shards", Err: err})
+				return
+			default:
+				c.report(&ShardError{Stream: c.stream, Op: "list shards", Err: err})
+			}
+		}
+		// Heartbeat and renew what we hold (in one round trip when the
+		// store can); a lost lease stops its shard at once.
+		var active []*runner
+		for _, r := range runners {
+			if !r.stopping && r.lostErr() == nil {
+				active = append(active, r)
+			}
+		}
+		renewErrs := make([]error, len(active))
+		if br, ok := c.store.(checkpoint.BatchRenewer); ok {
+			leases := make([]checkpoint.Lease, len(active))
+			for i, r := range active {
+				leases[i] = r.lease
+			}
+			n, errs, err := br.HeartbeatAll(ctx, leases)
+			switch {
+			case err == nil && len(errs) != len(active):
+				err = fmt.Errorf("store renewed %d leases for %d", len(errs), len(active))
+				fallthrough
+			case err != nil:
+				if ctx.Err() != nil {
+					return
+				}
+				c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
+				for i := range renewErrs {
+					renewErrs[i] = err
+				}
+			default:
+				live = max(n, 1)
+				copy(renewErrs, errs)
+			}
+		} else {
+			n, err := c.store.Heartbeat(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
+			} else {
+				live = max(n, 1)
+			}
+			for i, r := range active {
+				renewErrs[i] = c.store.Renew(ctx, r.lease)
+			}
+		}
+		for i, r := range active {
+			err := renewErrs[i]
+			switch {
+			case err == nil:
+				r.renewedAt = time.Now()
+			case errors.Is(err, checkpoint.ErrLeaseLost):
+				r.lose(err)
+			case ctx.Err() != nil:
+				return
+			default:
+				c.report(&ShardError{Stream: c.stream, ShardID: r.shard.ID, Op: "renew lease", Err: err})
+				if sessionTO > 0 && time.Since(r.renewedAt) > sessionTO {
+					// Unrenewed past the session timeout: another worker may
+					// own it now, so stop reading before it does.
+					r.lose(errors.Join(checkpoint.ErrLeaseLost, err))
+				}
+			}
+		}
+		if len(shards) == 0 {
+			return
+		}
+		infos, err := c.store.Leases(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.report(&ShardError{Stream: c.stream, Op: "list leases", Err: err})
+			}
+			return
+		}
+		byShard := make(map[string]checkpoint.LeaseInfo, len(infos))
+		for _, li := range infos {
+			byShard[li.Shard] = li
+		}
+		eligible := eligibleShards(shards, byShard)
+		for id, n := range cooldown {
+			if n <= 1 {
+				delete(cooldown, id)
+			} else {
+				cooldown[id] = n - 1
+			}
+		}
+		nShards := len(eligible)
+		ceil, floor := (nShards+live-1)/live, nShards/live
+		if m := c.cfg.maxShardConsumers; m > 0 {
+			ceil, floor = min(ceil, m), min(floor, m)
+		}
+		held := 0
+		for _, r := range runners {
+			if !r.stopping && r.lostErr() == nil {
+				held++
+			}
+		}
+		owners := map[string]bool{}
+		for _, s := range eligible {
+			if o := byShard[s.ID].Owner; o != "" {
+				owners[o] = true
+			}
+		}
+		// Some live worker holds nothing while it could: give up shards
+		// above the floor, one a round, so it can take them.
+		starved := nShards >= live && len(owners) < live
+		release := 0
+		switch {
+		case held > ceil:
+			release = held - ceil
+		case starved && held > floor:
+			release = 1
+		}
+		if release > 0 {
+			ids := make([]string, 0, len(runners))
+			for id, r := range runners {
+				if !r.stopping && r.lostErr() == nil {
+					ids = append(ids, id)
+				}
+			}
+			slices.Sort(ids)
+			for _, id := range ids[len(ids)-release:] {
+				runners[id].release()
+				cooldown[id] = 3
+				held--
+			}
+			return
+		}
+		limit := ceil
+		if starved {
+			limit = floor
+		}
+		if held >= limit {
+			return
+		}
+		// Free shards first, then those held by others (expired ones are
+		// taken; live ones answer ErrLeaseHeld).
+		var free, others []kinesisapi.Shard
+		for _, s := range eligible {
+			if _, ok := runners[s.ID]; ok || cooldown[s.ID] > 0 {
+				continue
+			}
+			if byShard[s.ID].Owner == "" {
+				free = append(free, s)
+			} else {
+				others = append(others, s)
+			}
+		}
+		for _, s := range append(free, others...) {
+			if held >= limit {
+				break
+			}
+			l, err := c.store.Take(ctx, s.ID)
+			switch {
+			case err == nil:
+			case errors.Is(err, checkpoint.ErrLeaseHeld):
+				continue
+			case ctx.Err() != nil:
+				return
+			default:
+				c.report(&ShardError{Stream: c.stream, ShardID: s.ID, Op: "take lease", Err: err})
+				continue
+			}
+			c.stats.leasesTaken.Add(1)
+			if l.Checkpoint.Finished {
+				// Finished since we listed: give it back untouched.
+				if err := c.store.Release(ctx, l); err != nil && ctx.Err() == nil {
+					c.report(&ShardError{Stream: c.stream, ShardID: s.ID, Op: "release finished lease", Err: err})
+				}
+				continue
+			}
+			fromStart := false
+			for _, p := range s.Parents() {
+				if li, ok := byShard[p]; ok && li.Checkpoint.Finished {
+					fromStart = true
+				}
+			}
+			r := newRunner(e, s, l, fromStart)
+			runners[s.ID] = r
+			e.mu.Lock()
+			e.held[s.ID] = r
+			e.mu.Unlock()
+			held++
+			go r.run()
+		}
+	}
+
+	for {
+		round()
+		select {
+		case <-e.ctx.Done():
+		case <-ticker.C:
+			continue
+		case <-e.relist:
+			needList = true
+			continue
+		case r := <-e.done:
+			exited(r)
+			continue
+		}
+		break
+	}
+	for len(runners) > 0 {
+		exited(<-e.done)
+	}
+	// Leave the worker registry so the others' fair share grows at once.
+	if lv, ok := c.store.(checkpoint.Leaver); ok {
+		ctx, cancel := context.WithTimeout(e.final, c.cfg.shutdownTimeout)
+		if err := lv.Leave(ctx); err != nil {
+			c.report(&ShardError{Stream: c.stream, Op: "leave worker registry", Err: err})
+		}
+		cancel()
+	}
+}
+
+// eligibleShards are the shards that may be read now: not finished, and
+// every parent still listed has finished (a parent no longer listed was
+// trimmed away, so it cannot hold unread records).
+func eligibleShards(shards []kinesisapi.Shard, leases map[string]checkpoint.LeaseInfo) []kinesisapi.Shard {
+	listed := make(map[string]bool, len(shards))
+	for _, s := range shards {
+		listed[s.ID] = true
+	}
+	var out []kinesisapi.Shard
+	for _, s := range shards {
+		if leases[s.ID].Checkpoint.Finished {
+			continue
+		}
+		ok := true
+		for _, p := range s.Parents() {
+			if listed[p] && !leases[p].Checkpoint.Finished {
+				ok = false
+			}
+		}
+		if ok {
+			out = append(out, s)
+		}
+	}
+	return out
+}
