@@ -1,0 +1,348 @@
+package guest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime/debug"
+
+	"github.com/shardwork/shardwork/plugins/abi"
+)
+
+// Info describes the plugin; describe returns it with the kinds registered.
+type Info struct {
+	Name    string
+	Version string
+	Summary string
+	// ConfigSchema is an optional JSON Schema of the init config.
+	ConfigSchema string
+	// Init, when set, receives the config JSON given to init (may be empty).
+	Init func(config []byte) error
+}
+
+// Record is one consumed record as a handler or deaggregator sees it.
+type Record struct {
+	Data            []byte // valid only during the call; copy to keep
+	PartitionKey    string
+	ExplicitHashKey string
+	SequenceNumber  string
+	ShardID         string
+	SubSequence     int64
+	ArrivalNanos    int64
+	Aggregated      bool
+}
+
+// UserRecord is a record to aggregate, to emit or unpacked from an aggregate.
+type UserRecord struct {
+	PartitionKey    string
+	ExplicitHashKey string
+	Data            []byte
+}
+
+// Aggregated is one Kinesis record made by Aggregate, holding Count inputs.
+type Aggregated struct {
+	PartitionKey    string
+	ExplicitHashKey string
+	Data            []byte
+	Count           int
+}
+
+// ItemError reports one input item that failed.
+type ItemError struct {
+	Index int
+	Err   error
+}
+
+// Status is a handler's verdict on a record.
+type Status = abi.Status
+
+const (
+	OK    = abi.StatusOK
+	Retry = abi.StatusRetry
+	Fail  = abi.StatusFail
+	Skip  = abi.StatusSkip
+)
+
+// Result is a handler's verdict with an optional message.
+type Result struct {
+	Status  Status
+	Message string
+}
+
+// Aggregator is what an aggregator plugin implements.
+type Aggregator interface {
+	// Aggregate packs in, in order, into records of at most maxSize bytes
+	// (data plus partition key). Inputs that cannot fit are reported in
+	// failed and left out of the outputs' counts.
+	Aggregate(in []UserRecord, maxSize int) (out []Aggregated, failed []ItemError)
+	// Deaggregate unpacks one Kinesis record. aggregated is false when r
+	// was not an aggregate and passes through as the single output.
+	Deaggregate(r *Record) (out []UserRecord, aggregated bool, err error)
+	// SizeAlone is the size of an aggregate holding one record with these
+	// byte lengths (data plus partition key).
+	SizeAlone(pkLen, ehkLen, dataLen int) int
+}
+
+// Emitter collects records a handler emits to the output stream.
+type Emitter interface {
+	Emit(r UserRecord)
+}
+
+// HandlerFunc handles one record; it may emit records.
+type HandlerFunc func(r *Record, emit Emitter) Result
+
+var (
+	info        Info
+	serialize   func(item []byte) ([]byte, error)
+	deserialize func(data []byte) ([]byte, error)
+	aggregator  Aggregator
+	handler     HandlerFunc
+)
+
+// Describe sets the plugin's name, version, summary, config schema and init
+// hook. Call it from an init function.
+func Describe(i Info) { info = i }
+
+// RegisterSerializer makes the plugin a serializer. serialize gets each item
+// as JSON; deserialize returns each item as JSON.
+func RegisterSerializer(ser func(item []byte) ([]byte, error), de func(data []byte) ([]byte, error)) {
+	serialize, deserialize = ser, de
+}
+
+// RegisterAggregator makes the plugin an aggregator.
+func RegisterAggregator(a Aggregator) { aggregator = a }
+
+// RegisterHandler makes the plugin a record handler.
+func RegisterHandler(h HandlerFunc) { handler = h }
+
+func describeJSON() []byte {
+	d := abi.Description{
+		Name: info.Name, Version: info.Version, ABI: abi.Version, Summary: info.Summary,
+		ItemEncoding: "json",
+	}
+	if info.ConfigSchema != "" {
+		d.ConfigSchema = json.RawMessage(info.ConfigSchema)
+	}
+	if d.Name == "" {
+		d.Name = "unnamed"
+	}
+	if serialize != nil {
+		d.Kinds = append(d.Kinds, abi.KindSerializer)
+	}
+	if aggregator != nil {
+		d.Kinds = append(d.Kinds, abi.KindAggregator)
+	}
+	if handler != nil {
+		d.Kinds = append(d.Kinds, abi.KindHandler)
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return []byte(`{"name":"invalid config schema","abi":1,"kinds":[]}`)
+	}
+	return b
+}
+
+// state is the per-instance buffers; an instance runs one call at a time.
+type state struct {
+	in, out []byte
+	lastErr []byte
+	inB     abi.Batch
+	outB    abi.Batch
+	recs    []Record
+	urecs   []UserRecord
+	em      emitter
+}
+
+var st state
+
+func (s *state) reserve(n int) []byte {
+	if cap(s.in) < n {
+		s.in = make([]byte, n, n+n/4)
+	}
+	s.in = s.in[:n]
+	return s.in
+}
+
+func (s *state) fail(err error) {
+	s.lastErr = append(s.lastErr[:0], err.Error()...)
+}
+
+// call runs one entry point over the input in s.in[:n], recovering panics
+// into batch errors, and returns the encoded output (nil = batch error).
+func (s *state) call(op abi.Op, n int, param uint32) (out []byte) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.fail(fmt.Errorf("panic in %s: %v\n%s", op, p, debug.Stack()))
+			out = nil
+		}
+	}()
+	if n < 0 || n > len(s.in) {
+		s.fail(fmt.Errorf("%s: input length %d is outside the reserved %d bytes", op, n, len(s.in)))
+		return nil
+	}
+	if err := abi.Decode(s.in[:n], &s.inB); err != nil {
+		s.fail(err)
+		return nil
+	}
+	if s.inB.Op != op {
+		s.fail(fmt.Errorf("%s called with a %s batch", op, s.inB.Op))
+		return nil
+	}
+	s.outB.Reset(op)
+	var err error
+	switch op {
+	case abi.OpSerialize, abi.OpDeserialize:
+		err = s.serde(op)
+	case abi.OpAggregate:
+		err = s.aggregate()
+	case abi.OpDeaggregate:
+		err = s.deaggregate()
+	case abi.OpHandle:
+		err = s.handle()
+	}
+	if err != nil {
+		s.fail(err)
+		return nil
+	}
+	s.out, err = s.outB.Append(s.out[:0])
+	if err != nil {
+		s.fail(err)
+		return nil
+	}
+	return s.out
+}
+
+var errNotKind = errors.New("plugin does not implement this kind")
+
+func (s *state) failItem(i int, err error) {
+	s.outB.Results = append(s.outB.Results, abi.Result{Index: uint32(i), Status: abi.StatusFail, Message: []byte(err.Error())})
+}
+
+func (s *state) serde(op abi.Op) error {
+	f := serialize
+	if op == abi.OpDeserialize {
+		f = deserialize
+	}
+	if f == nil {
+		return fmt.Errorf("%s: %w", op, errNotKind)
+	}
+	for i := range s.inB.Records {
+		b, err := f(s.inB.Records[i].Data)
+		if err != nil {
+			s.failItem(i, err)
+			b = nil
+		}
+		s.outB.Records = append(s.outB.Records, abi.Record{Data: b})
+	}
+	return nil
+}
+
+func toRecord(r *abi.Record, dst *Record) {
+	*dst = Record{
+		Data: r.Data, PartitionKey: string(r.PartitionKey), ExplicitHashKey: string(r.ExplicitHashKey),
+		SequenceNumber: string(r.SequenceNumber), ShardID: string(r.ShardID),
+		SubSequence: r.SubSequence, ArrivalNanos: r.ArrivalNanos, Aggregated: r.Flags&abi.FlagAggregated != 0,
+	}
+}
+
+func (s *state) records() []Record {
+	s.recs = s.recs[:0]
+	for i := range s.inB.Records {
+		s.recs = append(s.recs, Record{})
+		toRecord(&s.inB.Records[i], &s.recs[i])
+	}
+	return s.recs
+}
+
+func (s *state) aggregate() error {
+	if aggregator == nil {
+		return fmt.Errorf("aggregate: %w", errNotKind)
+	}
+	s.urecs = s.urecs[:0]
+	for i := range s.inB.Records {
+		r := &s.inB.Records[i]
+		s.urecs = append(s.urecs, UserRecord{PartitionKey: string(r.PartitionKey), ExplicitHashKey: string(r.ExplicitHashKey), Data: r.Data})
+	}
+	out, failed := aggregator.Aggregate(s.urecs, int(s.inB.Param))
+	for _, a := range out {
+		s.outB.Records = append(s.outB.Records, abi.Record{
+			Data: a.Data, PartitionKey: []byte(a.PartitionKey), ExplicitHashKey: []byte(a.ExplicitHashKey), Ref: uint32(a.Count),
+		})
+	}
+	for _, f := range failed {
+		s.failItem(f.Index, f.Err)
+	}
+	return nil
+}
+
+func (s *state) deaggregate() error {
+	if aggregator == nil {
+		return fmt.Errorf("deaggregate: %w", errNotKind)
+	}
+	for i, r := range s.records() {
+		out, agg, err := aggregator.Deaggregate(&r)
+		if err != nil {
+			s.failItem(i, err)
+			continue
+		}
+		var flags uint32
+		if agg {
+			flags = abi.FlagAggregated
+		}
+		for j, u := range out {
+			sub := int64(0)
+			if agg {
+				sub = int64(j)
+			}
+			s.outB.Records = append(s.outB.Records, abi.Record{
+				Data: u.Data, PartitionKey: []byte(u.PartitionKey), ExplicitHashKey: []byte(u.ExplicitHashKey),
+				SubSequence: sub, Ref: uint32(i), Flags: flags,
+			})
+		}
+	}
+	return nil
+}
+
+type emitter struct{ b *abi.Batch }
+
+func (e emitter) Emit(r UserRecord) {
+	e.b.Records = append(e.b.Records, abi.Record{Data: r.Data, PartitionKey: []byte(r.PartitionKey), ExplicitHashKey: []byte(r.ExplicitHashKey)})
+}
+
+func (s *state) handle() error {
+	if handler == nil {
+		return fmt.Errorf("handle: %w", errNotKind)
+	}
+	em := emitter{&s.outB}
+	for i := range s.records() {
+		res := handler(&s.recs[i], em)
+		if res.Status != OK || res.Message != "" {
+			if res.Status > Skip {
+				return fmt.Errorf("handler returned unknown status %d for record %d", res.Status, i)
+			}
+			s.outB.Results = append(s.outB.Results, abi.Result{Index: uint32(i), Status: res.Status, Message: []byte(res.Message)})
+		}
+	}
+	return nil
+}
+
+func (s *state) init(n int) (ok bool) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.fail(fmt.Errorf("panic in init: %v", p))
+			ok = false
+		}
+	}()
+	if n < 0 || n > len(s.in) {
+		s.fail(fmt.Errorf("init: config length %d is outside the reserved %d bytes", n, len(s.in)))
+		return false
+	}
+	if info.Init == nil {
+		return true
+	}
+	if err := info.Init(s.in[:n]); err != nil {
+		s.fail(fmt.Errorf("init: %w", err))
+		return false
+	}
+	return true
+}

@@ -1,0 +1,44 @@
+package host_test
+
+import (
+	"context"
+	"os"
+	"testing"
+
+	"github.com/shardwork/shardwork/plugins/host"
+	"github.com/shardwork/shardwork/plugins/internal/wasmbuild"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	wasmbuild.Cleanup()
+	os.Exit(code)
+}
+
+// cacheDir is shared by the package's tests so each plugin compiles once.
+var cacheDir = func() string {
+	d, err := os.MkdirTemp("", "shardwork-wasm-cache-")
+	if err != nil {
+		panic(err)
+	}
+	return d
+}()
+
+func build(t testing.TB, pkgDir string, extra ...string) string {
+	t.Helper()
+	p, err := wasmbuild.Go(pkgDir, extra...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func load(t testing.TB, path string, opts ...host.Option) *host.Plugin {
+	t.Helper()
+	p, err := host.Load(context.Background(), path, append([]host.Option{host.WithCacheDir(cacheDir)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Close(context.Background()) })
+	return p
+}
