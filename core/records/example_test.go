@@ -92,3 +92,16 @@ func ExampleSimpleAggregator_SizeAlone() {
 	// true
 	// true
 }
+
+// Processors are chosen by name, for example from configuration.
+func ExampleByName() {
+	fmt.Println(records.Names())
+	p, err := records.ByName("kpl-json")
+	fmt.Println(p.Name, err)
+	_, err = records.ByName("avro")
+	fmt.Println(err)
+	// Output:
+	// [string json jsonlines jsonlist msgpack kpl-json kpl-string]
+	// kpl-json <nil>
+	// records: unknown processor "avro" (known: string, json, jsonlines, jsonlist, msgpack, kpl-json, kpl-string)
+}

@@ -172,9 +172,26 @@ func FuzzJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode %#v: %v", v, err)
 		}
+		if fast, ok := appendPyJSON(nil, v[0], 0); ok {
+			if slow := slowPyJSON(t, v[0]); !bytes.Equal(fast, slow) {
+				t.Fatalf("direct encoding %s differs from encoding/json's %s", fast, slow)
+			}
+		}
 		v2, err := s.Deserialize(ctx, b)
 		if err != nil || !reflect.DeepEqual(v, v2) {
 			t.Fatalf("decode(encode(%#v)) = %#v, %v", v, v2, err)
+		}
+		// With UseNumber, numbers keep their text through a round trip.
+		n := JSONSerializer{UseNumber: true}
+		v, err = n.Deserialize(ctx, [][]byte{data})
+		if err != nil {
+			t.Fatalf("UseNumber rejects what the default accepts: %v", err)
+		}
+		if b, err = n.Serialize(ctx, v); err != nil {
+			t.Fatalf("UseNumber re-encode %#v: %v", v, err)
+		}
+		if v2, err = n.Deserialize(ctx, b); err != nil || !reflect.DeepEqual(v, v2) {
+			t.Fatalf("UseNumber decode(encode(%#v)) = %#v, %v", v, v2, err)
 		}
 	})
 }

@@ -76,7 +76,15 @@ func invalidUTF8At(b []byte) int {
 // (Go maps have no order); struct fields keep their declared order.
 // Deserialize accepts any JSON and gives what encoding/json gives for an
 // `any` (map[string]any, []any, float64, string, bool, nil).
-type JSONSerializer struct{}
+//
+// Python's float formatting is not reproduced: a float64 is written as
+// encoding/json writes it (1 rather than 1.0, 0.00001 rather than 1e-05);
+// both decode to the same value.
+type JSONSerializer struct {
+	// UseNumber makes Deserialize give numbers as json.Number, which keeps
+	// integers beyond 2^53 exact and re-serializes them unchanged.
+	UseNumber bool
+}
 
 // Serialize implements Serializer.
 func (JSONSerializer) Serialize(ctx context.Context, items []any) ([][]byte, error) {
@@ -88,7 +96,22 @@ func (JSONSerializer) Serialize(ctx context.Context, items []any) ([][]byte, err
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
+	var arena []byte
 	for i, it := range items {
+		// Common types are written directly into a shared arena; anything
+		// else goes through encoding/json.
+		start := len(arena)
+		if b, ok := appendPyJSON(arena, it, 0); ok {
+			if cap(b) != cap(arena) && start > 0 {
+				// The arena moved: start the next one with this item.
+				b = append(make([]byte, 0, max(4096, 2*(len(b)-start))), b[start:]...)
+				start = 0
+			}
+			arena = b
+			out[i] = arena[start:len(arena):len(arena)]
+			continue
+		}
+		arena = arena[:start]
 		buf.Reset()
 		if err := enc.Encode(it); err != nil {
 			errs.add(i, unsupported("json: %v", err))
@@ -100,7 +123,7 @@ func (JSONSerializer) Serialize(ctx context.Context, items []any) ([][]byte, err
 }
 
 // Deserialize implements Serializer.
-func (JSONSerializer) Deserialize(ctx context.Context, data [][]byte) ([]any, error) {
+func (s JSONSerializer) Deserialize(ctx context.Context, data [][]byte) ([]any, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -108,13 +131,25 @@ func (JSONSerializer) Deserialize(ctx context.Context, data [][]byte) ([]any, er
 	var errs itemErrs
 	for i, d := range data {
 		var v any
-		if err := json.Unmarshal(d, &v); err != nil {
+		if err := s.unmarshal(d, &v); err != nil {
 			errs.add(i, malformed("invalid JSON: %v", err))
 			continue
 		}
 		out[i] = v
 	}
 	return out, errs.err()
+}
+
+func (s JSONSerializer) unmarshal(d []byte, v *any) error {
+	if !s.UseNumber {
+		return json.Unmarshal(d, v)
+	}
+	if !json.Valid(d) {
+		return json.Unmarshal(d, v) // reports what is wrong
+	}
+	dec := json.NewDecoder(bytes.NewReader(d))
+	dec.UseNumber()
+	return dec.Decode(v)
 }
 
 const hexDigits = "0123456789abcdef"
