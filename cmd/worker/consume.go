@@ -1,5 +1,3 @@
-//go:build shardwork_libs
-
 package main
 
 import (

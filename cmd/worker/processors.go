@@ -74,15 +74,13 @@ func jsonValid(b []byte) bool { return json.Valid(b) }
 
 // jsonItem keeps JSON text as json.RawMessage, so what was put is what is
 // read back byte for byte (once compact); msgpack needs the decoded value;
-// a plugin gets the line's bytes.
+// a plugin gets the JSON text too (its items cross the boundary as JSON).
 func jsonItem(procName string, line []byte) (any, error) {
 	switch {
 	case procName == "msgpack":
 		var v any
 		err := json.Unmarshal(line, &v)
 		return v, err
-	case strings.HasPrefix(procName, "wasm:"):
-		return slices.Clone(line), nil
 	}
 	return json.RawMessage(slices.Clone(line)), nil
 }

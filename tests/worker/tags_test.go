@@ -1,5 +1,0 @@
-//go:build shardwork_libs
-
-package worker_test
-
-func init() { buildTags = "shardwork_libs" }
