@@ -18,14 +18,15 @@ var (
 	optIdleExit      = &option{key: "idle_exit", usage: "stop when no record arrived for this long (0: never)", def: "0", kind: kDuration, min: 0}
 	optMaxBatch      = &option{key: "max_batch_size", usage: "most records per handler call", kind: kInt, min: 1}
 	optSleepCaughtUp = &option{key: "sleep_when_caught_up", usage: "how long a shard's reader waits after an empty read at the tip", kind: kDuration, min: 0}
+	optRecordLimit   = &option{key: "record_limit", usage: "most Kinesis records per GetRecords call (1-10000); lower it for slow plugins", kind: kInt, min: 1}
 	optFetchRate     = &option{key: "shard_fetch_rate", usage: "GetRecords calls per second per shard (1-5)", kind: kInt, min: 1}
 )
 
 var consumerOptions = []*option{optCheckpointer, optRedisURL, optApp, optIterator, optAtTimestamp, optHeartbeat,
-	optSession, optSleepCaughtUp, optFetchRate, optCacheDir, optDrain}
+	optSession, optSleepCaughtUp, optFetchRate, optRecordLimit, optCacheDir, optCallTimeout, optDrain}
 
 func init() {
-	registerKeys(optHandler, optOutputStream, optOutputProc, optMaxRecords, optIdleExit, optMaxBatch)
+	registerKeys(optHandler, optOutputStream, optOutputProc, optMaxRecords, optIdleExit, optMaxBatch, optCallTimeout)
 	registerKeys(consumerOptions...)
 }
 

@@ -180,6 +180,9 @@ func consumerOpts(cfg *config, s *pipelineSpec, proc records.Processor, store ch
 	if cfg.isSet("shard_fetch_rate") {
 		opts = append(opts, shards.ShardFetchRate(float64(cfg.int("shard_fetch_rate"))))
 	}
+	if cfg.isSet("record_limit") {
+		opts = append(opts, shards.RecordLimit(cfg.int("record_limit")))
+	}
 	if cfg.isSet("shutdown_timeout") {
 		opts = append(opts, shards.ShutdownTimeout(cfg.dur("shutdown_timeout")))
 	}

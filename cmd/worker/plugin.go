@@ -20,7 +20,7 @@ var (
 	optPluginKind   = &option{key: "kind", usage: "fail unless the plugin is this kind: serializer, aggregator or handler", kind: kEnum, enum: []string{"serializer", "aggregator", "handler"}}
 )
 
-func init() { registerKeys(optPluginConfig, optPluginKind, optCacheDir) }
+func init() { registerKeys(optPluginConfig, optPluginKind, optCacheDir, optCallTimeout) }
 
 func (c *cli) plugin(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -30,7 +30,7 @@ func (c *cli) plugin(ctx context.Context, args []string) error {
 	var opts []*option
 	switch sub {
 	case "check":
-		opts = []*option{optPluginConfig, optPluginKind, optCacheDir}
+		opts = []*option{optPluginConfig, optPluginKind, optCacheDir, optCallTimeout}
 	case "describe":
 		opts = []*option{optPluginConfig, optCacheDir}
 	case "compile":
