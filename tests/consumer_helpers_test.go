@@ -30,6 +30,15 @@ func putEntries(t testing.TB, env *harness.Env, stream string, entries []types.P
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	seqs, err := tryPutEntries(ctx, env, stream, entries)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return seqs
+}
+
+// tryPutEntries is putEntries for goroutines other than the test's.
+func tryPutEntries(ctx context.Context, env *harness.Env, stream string, entries []types.PutRecordsRequestEntry) ([]string, error) {
 	seqs := make([]string, len(entries))
 	for lo := 0; lo < len(entries); lo += 500 {
 		hi := min(lo+500, len(entries))
@@ -39,7 +48,7 @@ func putEntries(t testing.TB, env *harness.Env, stream string, entries []types.P
 		}
 		for attempt := 0; len(idx) > 0; attempt++ {
 			if attempt == 20 {
-				t.Fatalf("put records: %d entries still failing after %d attempts", len(idx), attempt)
+				return nil, fmt.Errorf("put records: %d entries still failing after %d attempts", len(idx), attempt)
 			}
 			batch := make([]types.PutRecordsRequestEntry, len(idx))
 			for j, i := range idx {
@@ -47,7 +56,7 @@ func putEntries(t testing.TB, env *harness.Env, stream string, entries []types.P
 			}
 			out, err := env.Client.PutRecords(ctx, &kinesis.PutRecordsInput{StreamName: aws.String(stream), Records: batch})
 			if err != nil {
-				t.Fatalf("put records to %s: %v", stream, err)
+				return nil, fmt.Errorf("put records to %s: %w", stream, err)
 			}
 			var retry []int
 			for j, r := range out.Records {
@@ -60,7 +69,7 @@ func putEntries(t testing.TB, env *harness.Env, stream string, entries []types.P
 			idx = retry
 		}
 	}
-	return seqs
+	return seqs, nil
 }
 
 // jsonEntries makes n JSON records with ids prefix-0 … spread over keys

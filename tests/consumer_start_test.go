@@ -85,7 +85,10 @@ func TestConsumerLatestReadsOnlyNewRecords(t *testing.T) {
 				return
 			}
 		}
-		putEntries(t, env, stream, fresh)
+		if _, err := tryPutEntries(ctx, env, stream, fresh); err != nil {
+			t.Error(err)
+			cancel()
+		}
 	}()
 	got := collectN(t, ctx, c, len(items))
 	ids := map[string]bool{}

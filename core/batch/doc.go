@@ -47,17 +47,19 @@
 //
 // With OrderPerKey (the default), records with the same partition key reach
 // Kinesis in the order Put accepted them (for concurrent Puts: the order
-// their calls returned), retries included: a shard has at most one
-// PutRecords call in flight, failed entries go back to the front of their
-// shard's queue, and one call never carries two Kinesis records that hold
-// the same partition key, so a failed entry cannot be overtaken by a later
-// one of the same call. The price is paid only by keys that repeat within
-// a batch: with non-aggregating processors each such key adds one call per
-// record. Records without a key get a random one (16 hex digits, so records
-// spread evenly over the shards) and have no order among them.
-// OrderPerKey(false) lifts both restrictions. Across a reshard the order
-// holds for records queued here, not for calls already made to the parent
-// shard.
+// their calls returned), retries included. At most one Kinesis record
+// holding a given partition key is in flight at a time: a shard's queue is
+// sent in order up to the first record whose key is still in flight, and
+// failed entries go back to the front of their shard's queue, so neither a
+// later call nor a later entry of the same call can overtake a failed
+// record. Records with distinct keys (the default random keys included) go
+// in up to MaxInFlight concurrent calls per shard; a key that repeats costs
+// one round trip per Kinesis record that holds it (aggregation packs many
+// records of a key into one). Records without a key get a random one (16
+// hex digits, so records spread evenly over the shards) and have no order
+// among them. OrderPerKey(false) lifts the restriction. Across a reshard
+// the order holds for records queued here, not for calls already made to
+// the parent shard.
 //
 // # Concurrency and shutdown
 //

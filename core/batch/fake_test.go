@@ -272,7 +272,7 @@ func (a linesAggregator) Aggregate(ctx context.Context, in []records.UserRecord,
 	var errs records.ItemErrors
 	for i, r := range in {
 		if a.SizeAlone(r) > maxSize {
-			errs = append(errs, records.ItemError{Index: i, Err: errTooLarge})
+			errs = append(errs, records.ItemError{Index: i, Err: records.ErrTooLarge})
 			continue
 		}
 		if n := len(out); n > 0 && !a.perRecord && len(out[n-1].Data)+line(r)+len(out[n-1].PartitionKey) <= maxSize {

@@ -65,6 +65,7 @@ type config struct {
 
 func defaultConfig() config {
 	return config{
+		processor:       records.JSONProcessor(),
 		bufferTime:      DefaultBufferTime,
 		batchSize:       DefaultBatchSize,
 		maxQueueSize:    DefaultMaxQueueSize,

@@ -47,7 +47,6 @@ type shardQ struct {
 	lim     *limiter
 	pending []*urec   // not yet aggregated, in Put order
 	ready   []*kentry // aggregated, retries first, in Put order
-	busy    int       // calls in flight carrying this shard's entries
 	retries int       // consecutive calls with failures, for the backoff
 	retryAt time.Time
 }
@@ -143,6 +142,7 @@ type Producer struct {
 	flushing      bool
 	aborting      bool
 	abortErr      error
+	keysInFlight  map[string]struct{} // OrderPerKey: user keys in calls in flight
 	refreshWanted bool
 	nextRefresh   time.Time
 	lastRefresh   time.Time
@@ -165,16 +165,17 @@ func New(client kinesisapi.Client, stream string, opts ...Option) (*Producer, er
 		return nil, err
 	}
 	return &Producer{
-		client:   client,
-		stream:   stream,
-		cfg:      cfg,
-		space:    make(chan struct{}),
-		wake:     make(chan struct{}, 1),
-		results:  make(chan result, cfg.maxInFlight),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
-		finished: map[uint64]bool{},
-		shards:   map[string]*shardQ{},
+		client:       client,
+		stream:       stream,
+		cfg:          cfg,
+		space:        make(chan struct{}),
+		wake:         make(chan struct{}, 1),
+		results:      make(chan result, cfg.maxInFlight),
+		stop:         make(chan struct{}),
+		done:         make(chan struct{}),
+		finished:     map[uint64]bool{},
+		keysInFlight: map[string]struct{}{},
+		shards:       map[string]*shardQ{},
 	}, nil
 }
 
@@ -439,7 +440,7 @@ func (p *Producer) enqueue(ctx context.Context, item any, r records.UserRecord, 
 	}
 	if n := p.cfg.processor.Aggregator.SizeAlone(r); n > records.MaxRecordSize {
 		return fmt.Errorf("%w: record with partition key %q is %d bytes as a Kinesis record (the limit is %d): %w",
-			ErrInvalidRecord, r.PartitionKey, n, records.MaxRecordSize, errTooLarge)
+			ErrInvalidRecord, r.PartitionKey, n, records.MaxRecordSize, records.ErrTooLarge)
 	}
 	u := &urec{item: item, ur: r, hash: h, size: len(r.Data) + len(r.PartitionKey)}
 	for {

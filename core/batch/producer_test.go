@@ -529,6 +529,9 @@ func TestInvalidRecordsRejectedAtPut(t *testing.T) {
 				t.Errorf("%s: %v, want ErrInvalidRecord", name, err)
 			}
 		}
+		if err := cases["too large"](); !errors.Is(err, records.ErrTooLarge) {
+			t.Errorf("too large: %v, want records.ErrTooLarge", err)
+		}
 		if err := p.Put(t.Context(), "fine"); err != nil {
 			t.Fatal(err)
 		}
@@ -663,5 +666,57 @@ func TestReshardRefreshesShardMap(t *testing.T) {
 		if p.shardMap.Len() != 4 {
 			t.Fatalf("shard map has %d shards", p.shardMap.Len())
 		}
+	})
+}
+
+func TestConcurrentCallsPerShardWithDistinctKeys(t *testing.T) {
+	for _, ordered := range []bool{true, false} {
+		t.Run(fmt.Sprint("OrderPerKey=", ordered), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				f := newFake(testStream, 1)
+				f.hold = make(chan struct{})
+				p := open(t, f, WithProcessor(testProcessor(false)), MaxInFlight(4), BatchSize(100), OrderPerKey(ordered))
+				for i := range 1000 {
+					if err := p.Put(t.Context(), fmt.Sprint(i)); err != nil {
+						t.Fatal(err)
+					}
+				}
+				synctest.Wait()
+				if st := p.Stats(); st.InFlight != 4 {
+					t.Fatalf("%d calls in flight on one shard with distinct keys, want 4", st.InFlight)
+				}
+				close(f.hold)
+				if err := p.Close(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				if n := len(f.userRecords()); n != 1000 {
+					t.Fatalf("delivered %d", n)
+				}
+			})
+		})
+	}
+}
+
+func TestRepeatedKeyHasOneRecordInFlight(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 1)
+		f.hold = make(chan struct{})
+		p := open(t, f, WithProcessor(testProcessor(false)), MaxInFlight(4))
+		putKeyed(t, p, 50, 1)
+		time.Sleep(time.Second) // past the buffer time
+		synctest.Wait()
+		if st := p.Stats(); st.InFlight != 1 {
+			t.Fatalf("%d calls in flight for one key", st.InFlight)
+		}
+		close(f.hold)
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		for i, n := range f.calls {
+			if n != 1 {
+				t.Fatalf("call %d carried %d records of the same key", i, n)
+			}
+		}
+		checkExactlyInOrder(t, f.userRecords(), 50, 1)
 	})
 }

@@ -2,7 +2,6 @@ package batch
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"time"
@@ -14,8 +13,6 @@ import (
 	"github.com/shardwork/shardwork/core/kinesisapi"
 	"github.com/shardwork/shardwork/core/records"
 )
-
-var errTooLarge = errors.New("record too large")
 
 // run is the producer's one goroutine that owns the shard queues: it routes
 // accepted records, aggregates them per shard, builds PutRecords calls
@@ -145,8 +142,10 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 }
 
 // build collects one call's entries from the shards that may send now:
-// not in backoff, within their limiters, and (with OrderPerKey) with no
-// call in flight and no partition key twice in the call.
+// not in backoff and within their limiters. With OrderPerKey a shard's
+// entries are taken in order up to the first that holds a partition key
+// already in flight (in this call or another), so at most one Kinesis
+// record per key is ever in flight.
 func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *request {
 	req := &request{}
 	n := len(p.order)
@@ -154,9 +153,6 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 	for i := 0; i < n && !full; i++ {
 		q := p.order[(p.rr+i)%n]
 		if len(q.pending) == 0 && len(q.ready) == 0 {
-			continue
-		}
-		if p.cfg.orderPerKey && q.busy > 0 {
 			continue
 		}
 		if now.Before(q.retryAt) {
@@ -176,10 +172,6 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 				continue
 			}
 		}
-		var keys map[string]struct{}
-		if p.cfg.orderPerKey {
-			keys = map[string]struct{}{}
-		}
 		takenR, takenB := 0, 0
 		for len(q.ready) > 0 {
 			e := q.ready[0]
@@ -190,7 +182,8 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			if !q.lim.fits(takenR, takenB, e.size) {
 				break
 			}
-			if keys != nil && !addKeys(keys, e.keys) {
+			if p.cfg.orderPerKey && !p.claimKeys(e.keys) {
+				// An earlier record of one of these keys is in flight.
 				break
 			}
 			q.ready = q.ready[1:]
@@ -204,7 +197,6 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 		}
 		if takenR > 0 {
 			q.lim.take(now, takenR, takenB)
-			q.busy++
 		} else if len(q.ready) > 0 && !full {
 			consider(q.lim.readyAt(now, q.ready[0].size))
 		}
@@ -218,15 +210,15 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 	return req
 }
 
-// addKeys adds ks to seen unless one of them is already there.
-func addKeys(seen map[string]struct{}, ks []string) bool {
+// claimKeys marks ks as in flight unless one of them already is.
+func (p *Producer) claimKeys(ks []string) bool {
 	for _, k := range ks {
-		if _, ok := seen[k]; ok {
+		if _, ok := p.keysInFlight[k]; ok {
 			return false
 		}
 	}
 	for _, k := range ks {
-		seen[k] = struct{}{}
+		p.keysInFlight[k] = struct{}{}
 	}
 	return true
 }
@@ -392,6 +384,13 @@ func (p *Producer) handle(r result) {
 		}
 	}
 
+	if p.cfg.orderPerKey {
+		for _, e := range entries {
+			for _, k := range e.keys {
+				delete(p.keysInFlight, k)
+			}
+		}
+	}
 	info := FlushInfo{Entries: len(entries), UserRecords: r.req.users, Bytes: r.req.bytes, Duration: r.dur, Err: callErr}
 	type shardOutcome struct{ failed, throttled bool }
 	outcome := map[*shardQ]*shardOutcome{}
@@ -432,7 +431,6 @@ func (p *Producer) handle(r result) {
 	}
 	p.finish(done)
 	for q, o := range outcome {
-		q.busy--
 		if o.throttled {
 			q.lim.throttled()
 		} else if !o.failed {

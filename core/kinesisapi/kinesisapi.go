@@ -40,15 +40,32 @@ func PartitionKeyHash(partitionKey string) HashKey {
 	return HashKey(md5.Sum([]byte(partitionKey)))
 }
 
-// ParseHashKey parses a decimal hash key in [0, 2^128-1].
+// ParseHashKey parses a decimal hash key in [0, 2^128-1], written as Kinesis
+// writes it: digits only, no sign, no leading zeros (0|[1-9][0-9]{0,38}).
 func ParseHashKey(s string) (HashKey, error) {
+	if !canonicalDecimal(s) {
+		return HashKey{}, fmt.Errorf("invalid hash key %q: want a decimal integer in [0, 2^128-1]", s)
+	}
 	n, ok := new(big.Int).SetString(s, 10)
-	if !ok || n.Sign() < 0 || n.Cmp(maxHashKey) > 0 {
+	if !ok || n.Cmp(maxHashKey) > 0 {
 		return HashKey{}, fmt.Errorf("invalid hash key %q: want a decimal integer in [0, 2^128-1]", s)
 	}
 	var h HashKey
 	n.FillBytes(h[:])
 	return h, nil
+}
+
+// canonicalDecimal reports whether s matches 0|[1-9][0-9]{0,38}.
+func canonicalDecimal(s string) bool {
+	if len(s) == 0 || len(s) > 39 || (s[0] == '0' && len(s) > 1) {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // String returns the hash key in decimal, as Kinesis writes it.

@@ -196,6 +196,14 @@ func (c *Consumer) Records(ctx context.Context) iter.Seq2[Record, error] {
 			eng.shutdown()
 		}()
 		for {
+			// Stopping wins over queued records.
+			select {
+			case <-ctx.Done():
+				return
+			case <-c.closing:
+				return
+			default:
+			}
 			select {
 			case <-ctx.Done():
 				return
@@ -241,6 +249,14 @@ func (c *Consumer) Run(ctx context.Context, handler records.Handler) error {
 	defer eng.shutdown()
 	batch := make([]*item, 0, c.cfg.maxBatchSize)
 	for {
+		// Stopping wins over queued records.
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-c.closing:
+			return nil
+		default:
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
