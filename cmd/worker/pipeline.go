@@ -218,11 +218,9 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	p.proc = proc
 	p.closers = append(p.closers, cl1)
 	if s.Handler != "" {
-		var hcfg []byte
-		if len(s.HandlerConfig) > 0 {
-			if hcfg, err = json.Marshal(s.HandlerConfig); err != nil {
-				return nil, badValue(s.key("handler_config"), fmt.Sprint(s.HandlerConfig), "", err.Error())
-			}
+		hcfg, err := handlerConfig(&s)
+		if err != nil {
+			return nil, err
 		}
 		h, cl2, err := c.loadHandler(ctx, cfg, s.key("handler"), s.Handler, s.fromOf("handler"), hcfg, p.log)
 		if err != nil {
@@ -283,6 +281,19 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	}
 	p.consumer = cons
 	return p, nil
+}
+
+// handlerConfig is the handler plugin's configuration as JSON (nil for
+// none).
+func handlerConfig(s *pipelineSpec) ([]byte, error) {
+	if len(s.HandlerConfig) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(s.HandlerConfig)
+	if err != nil {
+		return nil, badValue(s.key("handler_config"), fmt.Sprint(s.HandlerConfig), "", "not representable as JSON: "+err.Error())
+	}
+	return b, nil
 }
 
 func orFlags(where string) string {

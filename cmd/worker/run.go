@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -16,12 +17,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-var optListen = &option{key: "listen", usage: "address for /healthz and /metrics (empty: no HTTP server)", def: ":9090"}
+var (
+	optListen = &option{key: "listen", usage: "address for /healthz and /metrics (empty: no HTTP server)", def: ":9090"}
+	optCheck  = &option{key: "check", usage: "check the config, processors and plugins, print the pipelines and exit", def: "false", kind: kBool}
+)
 
-func init() { registerKeys(optListen) }
+func init() { registerKeys(optListen, optCheck) }
 
 func (c *cli) runWorker(ctx context.Context, args []string) error {
-	opts := append([]*option{optListen, optProcessor, optOutputProc, optMaxBatch}, append(consumerOptions, producerOptions...)...)
+	opts := append([]*option{optListen, optCheck, optProcessor, optOutputProc, optMaxBatch}, append(consumerOptions, producerOptions...)...)
 	cfg, err := c.loadConfig("run", args, opts...)
 	if err != nil {
 		return err
@@ -78,6 +82,9 @@ func (c *cli) runWorker(ctx context.Context, args []string) error {
 		}
 	}
 	log := c.newLogger(cfg)
+	if cfg.bool("check") {
+		return c.checkPipelines(ctx, cfg, specs, log)
+	}
 	cl, err := kinesisClient(ctx, cfg)
 	if err != nil {
 		return err
@@ -259,3 +266,59 @@ func (h *health) serve(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(rep)
 }
 
+
+// checkPipelines resolves every pipeline's processors and loads its handler
+// plugin (with its configuration), without touching Kinesis or Redis, and
+// prints what would run.
+func (c *cli) checkPipelines(ctx context.Context, cfg *config, specs []pipelineSpec, log *slog.Logger) error {
+	for _, s := range specs {
+		var closers []closer
+		procName := s.Processor
+		if procName == "" {
+			procName = "json"
+		}
+		_, cl, err := c.processorByName(ctx, cfg, s.key("processor"), procName, s.fromOf("processor"), log)
+		if err != nil {
+			return err
+		}
+		closers = append(closers, cl)
+		line := fmt.Sprintf("pipeline %s: stream %s (app %s, %s, checkpointer %s, from %s)", s.Name, s.Stream, s.App, procName,
+			orDefault(s.Checkpointer, "memory"), orDefault(s.IteratorType, "TRIM_HORIZON"))
+		if s.Handler != "" {
+			hcfg, err := handlerConfig(&s)
+			if err != nil {
+				return err
+			}
+			_, cl, err := c.loadHandler(ctx, cfg, s.key("handler"), s.Handler, s.fromOf("handler"), hcfg, log)
+			if err != nil {
+				return err
+			}
+			closers = append(closers, cl)
+			line += " -> handler " + s.Handler
+		}
+		if s.OutputStream != "" {
+			oname, ofrom := s.OutputProcessor, s.fromOf("output_processor")
+			if oname == "" {
+				oname, ofrom = procName, s.fromOf("processor")
+			}
+			_, cl, err := c.processorByName(ctx, cfg, s.key("output_processor"), oname, ofrom, log)
+			if err != nil {
+				return err
+			}
+			closers = append(closers, cl)
+			line += fmt.Sprintf(" -> stream %s (%s)", s.OutputStream, oname)
+		}
+		for _, cl := range closers {
+			cl(ctx)
+		}
+		fmt.Fprintln(c.stdout, line)
+	}
+	return nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

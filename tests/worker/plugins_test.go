@@ -186,3 +186,31 @@ func TestConsumeWithHandler(t *testing.T) {
 		t.Fatalf("emitted ids %v, want 1 and 4 (error and warn, heartbeat skipped, info not routed)", ids)
 	}
 }
+
+// TestExampleConfig checks the example worker.yaml with run --check: its
+// processors resolve and its handler plugin loads with its configuration.
+func TestExampleConfig(t *testing.T) {
+	enrich := examplePlugin(t, "enrich")
+	raw, err := os.ReadFile(repoFile(t, "cmd/worker/worker.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := strings.ReplaceAll(string(raw), "plugins/examples/enrich/enrich.wasm", enrich)
+	cfg := writeFile(t, "worker.yaml", text)
+	r := worker(t, nil, nil, "run", "--config", cfg, "--check", "--plugin-cache-dir", t.TempDir())
+	mustOK(t, r, "run --check of the example config")
+	for _, want := range []string{
+		"pipeline alerts: stream app-events (app alerts-worker, jsonlines, checkpointer redis, from TRIM_HORIZON) -> handler " + enrich + " -> stream alerts (kpl-json)",
+		"pipeline archive-copy: stream orders (app archive-copy, kpl-json, checkpointer redis, from LATEST) -> stream orders-archive (jsonlines)",
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("run --check output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	// A handler configuration the plugin rejects fails the check.
+	bad := writeFile(t, "bad.yaml", strings.Replace(text, "skip_field: type", "skip_fieldz: type", 1))
+	r = worker(t, nil, nil, "run", "--config", bad, "--check")
+	if r.code != 2 || !regexp.MustCompile(`pipelines\[0\]\.handler = ".*enrich.wasm" \(from config file .*bad.yaml pipelines\[0\]\.handler\): plugin rejected its configuration: .*skip_fieldz`).MatchString(lastLine(r.stderr)) {
+		t.Fatalf("bad handler_config: exit %d, %q", r.code, lastLine(r.stderr))
+	}
+}
