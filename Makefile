@@ -6,12 +6,25 @@ KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
 FUZZTIME  ?= 5s
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build deps test unit e2e fuzz bench demo plugins vet clean
+.PHONY: all build deps test unit e2e fuzz bench demo plugins vet clean worker
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 all: build
 
 build:
 	$(GO) build ./...
+
+# The worker as a static binary (bin/worker), as the Dockerfile builds it.
+worker:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/worker ./cmd/worker
+
+# The example plugins: plugins/examples/<name>/<name>.wasm.
+plugins:
+	@for d in plugins/examples/*/; do n=$$(basename $$d); \
+		echo "GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $$d$$n.wasm ./$$d"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $$d$$n.wasm ./$$d || exit 1; \
+	done
 
 # Local Kinesis (kinesalite, pinned by package-lock.json) for tests and the demo.
 deps: $(KINESALITE)
