@@ -34,7 +34,7 @@ func (c *cli) plugin(ctx context.Context, args []string) error {
 	case "describe":
 		opts = []*option{optPluginConfig, optCacheDir}
 	case "compile":
-		opts = []*option{optCacheDir}
+		opts = []*option{optCacheDir, optPluginConfig, optCallTimeout}
 	default:
 		return usagef("plugin: unknown subcommand %q (want check, describe or compile)", sub)
 	}
@@ -65,10 +65,15 @@ func (c *cli) plugin(ctx context.Context, args []string) error {
 			return badValue("plugin_cache_dir", dir, cfg.from("plugin_cache_dir"), err.Error())
 		}
 		for _, path := range cfg.args {
+			// Loading compiles with exactly the runtime settings later loads
+			// use (memory limit, sandboxing), so the cache entry it writes is
+			// the one they look up; it also checks the plugin.
 			start := time.Now()
-			if err := host.Compile(ctx, path, dir); err != nil {
-				return usagef("%s: %s", path, pluginProblem(err))
+			p, err := c.loadPlugin(ctx, cfg, "plugin", path, path, "argument", pcfg, log)
+			if err != nil {
+				return err
 			}
+			p.Close(ctx)
 			fmt.Fprintf(c.stdout, "compiled %s into %s in %v\n", path, dir, time.Since(start).Round(time.Millisecond))
 		}
 		return nil
