@@ -162,3 +162,86 @@ func TestRunTwoWorkersHandover(t *testing.T) {
 	}
 	_ = strconv.Itoa
 }
+
+// TestHealthzFlipsToReady runs two workers on a one-shard stream: the one
+// without a lease reports 503 until the other stops and hands it over.
+func TestHealthzFlipsToReady(t *testing.T) {
+	e := harness.Kinesis(t)
+	rds := harness.Redis(t)
+	in, out := e.NewStream(t, 1), e.NewStream(t, 1)
+	cfgPath := runConfig(t, e, rds.URL, harness.UniqueName(t), in, out, "")
+	a := startWorker(t, nil, "run", "--config", cfgPath)
+	waitFor(t, 30*time.Second, "worker A ready", func() bool { return a.health().status == 200 })
+	b := startWorker(t, nil, "run", "--config", cfgPath)
+	// B announces itself but must not take A's only shard: sample it over
+	// a few of its lease rounds (heartbeat_frequency 300ms).
+	waitFor(t, 10*time.Second, "worker B to answer /healthz", func() bool { return b.health().status != 0 })
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for range 10 {
+		<-tick.C
+		h := b.health()
+		if h.status != 503 || h.Ready || len(heldShards(h)) != 0 || h.Kinesis != "ok" {
+			t.Fatalf("worker B without a lease: %+v, want 503, not ready, Kinesis ok", h)
+		}
+		if len(heldShards(a.health())) != 1 {
+			t.Fatalf("worker A lost its shard while B waited")
+		}
+	}
+	if code, _ := a.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("worker A exit %d", code)
+	}
+	took := waitFor(t, 10*time.Second, "worker B to become ready", func() bool {
+		h := b.health()
+		return h.status == 200 && h.Ready && len(heldShards(h)) == 1
+	})
+	t.Logf("worker B ready %v after A stopped", took)
+	if code, _ := b.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("worker B exit %d", code)
+	}
+}
+
+// TestRunHandlerPipeline runs the enrich handler plugin in `worker run`
+// and checks the plugin and handler figures on /metrics.
+func TestRunHandlerPipeline(t *testing.T) {
+	enrich := examplePlugin(t, "enrich")
+	e := harness.Kinesis(t)
+	rds := harness.Redis(t)
+	env := kinesisEnv(e)
+	in, out := e.NewStream(t, 2), e.NewStream(t, 1)
+	cfgPath := runConfig(t, e, rds.URL, harness.UniqueName(t), in, out, fmt.Sprintf(`    handler: %s
+    handler_config:
+      route_field: ""
+      add: {stage: test}
+`, enrich))
+	w := startWorker(t, nil, "run", "--config", cfgPath, "--plugin-cache-dir", t.TempDir())
+	var input strings.Builder
+	for i := range 100 {
+		typ := "event"
+		if i%10 == 0 {
+			typ = "heartbeat"
+		}
+		fmt.Fprintf(&input, "{\"i\":%d,\"type\":%q}\n", i, typ)
+	}
+	mustOK(t, worker(t, env, []byte(input.String()), "produce", "--stream", in, "--processor", "jsonlines"), "produce")
+	waitFor(t, 60*time.Second, "100 handled records", func() bool {
+		v, _ := metricValue(w.scrape(), "shardwork_handler_results_total", map[string]string{"pipeline": "copy"})
+		return v >= 100
+	})
+	fams := w.scrape()
+	ok, _ := metricValue(fams, "shardwork_handler_results_total", map[string]string{"pipeline": "copy", "status": "ok"})
+	skip, _ := metricValue(fams, "shardwork_handler_results_total", map[string]string{"pipeline": "copy", "status": "skip"})
+	calls, found := metricValue(fams, "shardwork_plugin_call_seconds", map[string]string{"pipeline": "copy"})
+	if ok != 90 || skip != 10 || !found || calls < 1 {
+		t.Fatalf("handler results ok %v skip %v (want 90, 10), plugin calls %v", ok, skip, calls)
+	}
+	r := worker(t, env, nil, "consume", "--stream", out, "--processor", "jsonlines", "--max-records", "90", "--idle-exit", "20s")
+	mustOK(t, r, "consume output")
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if len(lines) != 90 || !strings.Contains(lines[0], `"stage":"test"`) || strings.Contains(r.stdout, "heartbeat") {
+		t.Fatalf("output: %d lines, first %q", len(lines), lines[0])
+	}
+	if code, _ := w.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+}
