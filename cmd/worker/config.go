@@ -102,9 +102,9 @@ type flagValue struct {
 	seen bool
 }
 
-func (f *flagValue) String() string   { return f.val }
+func (f *flagValue) String() string     { return f.val }
 func (f *flagValue) Set(s string) error { f.val, f.seen = s, true; return nil }
-func (f *flagValue) IsBoolFlag() bool { return f.opt.kind == kBool }
+func (f *flagValue) IsBoolFlag() bool   { return f.opt.kind == kBool }
 
 // loadConfig parses args for a command that accepts opts (plus the global
 // options), reads the environment and the optional YAML file, and validates

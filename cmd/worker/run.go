@@ -266,7 +266,6 @@ func (h *health) serve(w http.ResponseWriter, r *http.Request) {
 	json.NewEncoder(w).Encode(rep)
 }
 
-
 // checkPipelines resolves every pipeline's processors and loads its handler
 // plugin (with its configuration), without touching Kinesis or Redis, and
 // prints what would run.

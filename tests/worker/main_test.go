@@ -19,7 +19,6 @@ import (
 // workerBin is the worker binary built once for the whole package.
 var workerBin string
 
-
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "worker-bin-")
 	if err != nil {

@@ -6,10 +6,12 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/shardwork/shardwork/tests/harness"
 )
@@ -199,4 +201,30 @@ func TestProduceRejectsAndFails(t *testing.T) {
 		t.Fatalf("created stream: %s", r.stdout)
 	}
 	worker(t, env, nil, "stream", "delete", name)
+}
+
+// TestConsumeAtTimestampAndProgress reads from a timestamp between two
+// batches and checks produce's progress line when forced on.
+func TestConsumeAtTimestampAndProgress(t *testing.T) {
+	e := harness.Kinesis(t)
+	env := kinesisEnv(e)
+	stream := e.NewStream(t, 2)
+	mustOK(t, worker(t, env, []byte("\"before-1\"\n\"before-2\"\n"), "produce", "--stream", stream), "produce first batch")
+	mid := time.Now().UTC().Format(time.RFC3339Nano)
+	lines := testLines(3000, 100)
+	r := worker(t, env, nil, "produce", "--stream", stream, "--input", writeLines(t, lines), "--processor", "json",
+		"--progress", "always")
+	mustOK(t, r, "produce second batch")
+	if !strings.Contains(r.stderr, "\r\x1b[K") || !regexp.MustCompile(`records 3000, delivered 3000, [0-9.]+ [kM]B, \d+ records/s, throttled 0, retried 0, 100%\n`).MatchString(r.stderr) {
+		t.Errorf("no final progress line on stderr:\n%q", lastLine(r.stderr))
+	}
+	if !strings.HasPrefix(r.stdout, "records 3000 (delivered 3000) in 3000 Kinesis records") {
+		t.Errorf("text summary %q", r.stdout)
+	}
+	r = worker(t, env, nil, "consume", "--stream", stream, "--at-timestamp", mid, "--max-records", "3000", "--idle-exit", "20s")
+	mustOK(t, r, "consume --at-timestamp")
+	got := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	if !maps.Equal(multiset(got), multiset(lines)) {
+		t.Fatalf("from %s: %s", mid, diffMultisets(multiset(lines), multiset(got)))
+	}
 }
