@@ -38,7 +38,7 @@ vet:
 
 # The whole suite: unit, end-to-end (real kinesalite and Redis, started by the
 # harness) and a short run of every fuzz target.
-test: deps vet
+test: deps plugins vet
 	$(GO) test $(GOTEST_FLAGS) ./...
 	$(MAKE) fuzz
 
@@ -48,6 +48,24 @@ fuzz:
 
 bench: deps
 	@./scripts/bench.sh
+
+# WebAssembly example plugins into build/plugins: the Go ones with
+# GOOS=wasip1, the Rust one with a rustc that has the wasm32 target
+# (Debian: apt-get install -y rustc libstd-rust-dev-wasm32 lld).
+RUSTC ?= $(shell [ -x /usr/bin/rustc ] && echo /usr/bin/rustc || echo rustc)
+GO_PLUGINS := kpl msgpack enrich
+plugins:
+	@mkdir -p build/plugins
+	@for p in $(GO_PLUGINS); do \
+		echo "plugin $$p (go, wasip1)"; \
+		GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -trimpath -o build/plugins/$$p.wasm ./plugins/examples/$$p || exit 1; \
+	done
+	@[ -d "$$($(RUSTC) --print sysroot 2>/dev/null)/lib/rustlib/wasm32-unknown-unknown" ] || \
+		{ echo "plugins: $(RUSTC) has no wasm32-unknown-unknown target; install it with: apt-get install -y rustc libstd-rust-dev-wasm32 lld" >&2; exit 1; }
+	@echo "plugin upper (rust, wasm32-unknown-unknown)"
+	@$(RUSTC) --target wasm32-unknown-unknown --crate-type cdylib --edition 2021 -C opt-level=s -C panic=abort -C strip=symbols \
+		-o build/plugins/upper.wasm plugins/examples-rust/upper/upper.rs
+	@ls -l build/plugins/*.wasm
 
 demo: deps
 	$(GO) run ./tests/demo

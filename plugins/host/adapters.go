@@ -7,12 +7,31 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 	"time"
 	"unsafe"
 
 	"github.com/shardwork/shardwork/core/records"
 	"github.com/shardwork/shardwork/plugins/abi"
 )
+
+// recPool recycles the input tables of calls: abi.Record holds pointers, so
+// a fresh table per batch costs the garbage collector more than the copy.
+var recPool = sync.Pool{New: func() any { return new([]abi.Record) }}
+
+func getRecs(n int) *[]abi.Record {
+	p := recPool.Get().(*[]abi.Record)
+	if cap(*p) < n {
+		*p = make([]abi.Record, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+func putRecs(p *[]abi.Record) {
+	clear(*p) // drop references to the caller's data
+	recPool.Put(p)
+}
 
 // view exposes a string's bytes without copying; the encoder only reads.
 func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
@@ -157,11 +176,13 @@ func (a *Aggregator) Aggregate(ctx context.Context, in []records.UserRecord, max
 	if maxSize <= 0 || maxSize > math.MaxUint32 {
 		return nil, fmt.Errorf("plugin %q: aggregate: max size %d out of range", a.p.desc.Name, maxSize)
 	}
-	recs := make([]abi.Record, len(in))
+	rp := getRecs(len(in))
+	recs := *rp
 	for i := range in {
 		recs[i] = abi.Record{Data: in[i].Data, PartitionKey: view(in[i].PartitionKey), ExplicitHashKey: view(in[i].ExplicitHashKey)}
 	}
 	segs, iso, err := a.p.run(ctx, abi.OpAggregate, recs, uint32(maxSize))
+	putRecs(rp)
 	if err != nil {
 		return nil, err
 	}
@@ -183,11 +204,13 @@ func (a *Aggregator) Aggregate(ctx context.Context, in []records.UserRecord, max
 
 // Deaggregate implements records.Aggregator.
 func (a *Aggregator) Deaggregate(ctx context.Context, in []records.Record) ([]records.Record, error) {
-	recs := make([]abi.Record, len(in))
+	rp := getRecs(len(in))
+	recs := *rp
 	for i := range in {
 		recs[i] = toABI(&in[i])
 	}
 	segs, iso, err := a.p.run(ctx, abi.OpDeaggregate, recs, 0)
+	putRecs(rp)
 	if err != nil {
 		return nil, err
 	}
@@ -274,11 +297,13 @@ var _ records.Handler = (*Handler)(nil)
 // alone get StatusFail with a message naming the plugin; the others keep the
 // plugin's verdicts.
 func (h *Handler) Handle(ctx context.Context, batch []records.Record) (records.HandlerOutput, error) {
-	recs := make([]abi.Record, len(batch))
+	rp := getRecs(len(batch))
+	recs := *rp
 	for i := range batch {
 		recs[i] = toABI(&batch[i])
 	}
 	segs, iso, err := h.p.run(ctx, abi.OpHandle, recs, 0)
+	putRecs(rp)
 	if err != nil {
 		return records.HandlerOutput{}, err
 	}

@@ -53,7 +53,11 @@ func (p *Plugin) callOnce(ctx context.Context, inst *instance, op abi.Op, in *ab
 		if ctx.Err() != nil {
 			return out, ctx.Err()
 		}
-		return out, &callError{"trap", describeTrap(err, cctx)}
+		err = describeTrap(err, cctx)
+		if said := inst.out.fatal; said != "" {
+			err = fmt.Errorf("%w; guest output: %q", err, said)
+		}
+		return out, &callError{"trap", err}
 	}
 	if res[0] == 0 {
 		return out, &callError{"batch error", errors.New(inst.lastError(cctx))}
@@ -129,7 +133,7 @@ func (p *Plugin) runPolicy(ctx context.Context, op abi.Op, recs []abi.Record, pa
 	if err == nil {
 		return []segment{{0, len(recs), out}}, nil, nil
 	}
-	if !isPluginFailure(err) {
+	if !isPluginFailure(err) || p.cfg.noIsolation {
 		return nil, nil, err
 	}
 	first := err

@@ -48,5 +48,5 @@ type callError struct {
 	err  error
 }
 
-func (e *callError) Error() string { return e.what + ": " + e.err.Error() }
+func (e *callError) Error() string   { return e.what + ": " + e.err.Error() }
 func (e *callError) Unwrap() []error { return []error{ErrPluginFailed, e.err} }

@@ -172,13 +172,37 @@ func describeTrap(err error, ctx context.Context) error {
 		return fmt.Errorf("guest exited with code %d (a Go guest exits 2 on a fatal error such as out of memory)", exit.ExitCode())
 	}
 	msg := err.Error()
-	if strings.Contains(msg, "out of bounds memory access") {
-		return fmt.Errorf("trap: out of bounds memory access: %w", err)
-	}
 	if ctx.Err() != nil {
-		return fmt.Errorf("%v (context: %w)", err, ctx.Err())
+		return fmt.Errorf("%s (context: %w)", condense(msg), ctx.Err())
 	}
-	return fmt.Errorf("trap: %w", err)
+	return errors.New(condense(msg))
+}
+
+// condense shortens wazero's trap message ("wasm error: unreachable" plus a
+// stack trace) to the error and the innermost frames outside the runtime,
+// so an error line stays readable.
+func condense(msg string) string {
+	head, trace, ok := strings.Cut(msg, "\nwasm stack trace:\n")
+	head = strings.TrimPrefix(head, "wasm error: ")
+	if !ok {
+		return "trap: " + head
+	}
+	var frames []string
+	for _, f := range strings.Split(trace, "\n") {
+		f = strings.TrimSpace(f)
+		f = strings.TrimPrefix(f, ".")
+		if i := strings.IndexByte(f, '('); i > 0 {
+			f = f[:i]
+		}
+		if f == "" {
+			continue
+		}
+		frames = append(frames, f)
+		if len(frames) == 6 {
+			break
+		}
+	}
+	return "trap: " + head + " in " + strings.Join(frames, " <- ")
 }
 
 // acquire takes an idle instance or makes a new one within the pool bound.
@@ -214,8 +238,7 @@ func (p *Plugin) acquire(ctx context.Context) (*instance, error) {
 // served its calls or grew past the memory bound.
 func (p *Plugin) release(ctx context.Context, inst *instance, failed bool) {
 	inst.out.endCall()
-	recycle := inst.calls >= p.cfg.recycleCalls || inst.mem.Size() > p.cfg.recycleMemory
-	if failed || recycle {
+	if failed || inst.calls >= p.cfg.recycleCalls || inst.mem.Size() > p.cfg.recycleMemory {
 		if failed {
 			p.stats.Discarded.Add(1)
 		} else {

@@ -14,6 +14,9 @@ type lineWriter struct {
 	buf     []byte
 	used    int
 	dropped int
+	// fatal is the first line of this call's output that looks like a crash
+	// report ("panic: ...", "fatal error: ..."), quoted in trap errors.
+	fatal string
 }
 
 func newLineWriter(p *Plugin, id uint64) *lineWriter { return &lineWriter{p: p, id: id} }
@@ -42,6 +45,9 @@ func (w *lineWriter) Write(b []byte) (int, error) {
 }
 
 func (w *lineWriter) emit(line []byte) {
+	if w.fatal == "" && (bytes.HasPrefix(line, []byte("panic: ")) || bytes.HasPrefix(line, []byte("fatal error: "))) {
+		w.fatal = string(line[:min(len(line), 200)])
+	}
 	w.p.log.Info(string(line), "source", "guest output", "instance", w.id)
 }
 
@@ -59,5 +65,5 @@ func (w *lineWriter) endCall() {
 	if w.dropped > 0 {
 		w.p.log.Warn("guest output over the per-call limit was dropped", slog.Int("dropped_bytes", w.dropped), slog.Int("limit", w.p.cfg.maxOutputBytes), slog.Uint64("instance", w.id))
 	}
-	w.used, w.dropped = 0, 0
+	w.used, w.dropped, w.fatal = 0, 0, ""
 }

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/shardwork/shardwork/plugins/host"
@@ -15,14 +16,10 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// cacheDir is shared by the package's tests so each plugin compiles once.
-var cacheDir = func() string {
-	d, err := os.MkdirTemp("", "shardwork-wasm-cache-")
-	if err != nil {
-		panic(err)
-	}
-	return d
-}()
+// cacheDir is wazero's on-disk compilation cache for the tests. It outlives
+// the process (writes are atomic renames, keyed by module hash and wazero
+// version), so a re-run skips compiling unchanged plugins.
+var cacheDir = filepath.Join(os.TempDir(), "shardwork-wazero-test-cache")
 
 func build(t testing.TB, pkgDir string, extra ...string) string {
 	t.Helper()

@@ -31,6 +31,7 @@ type config struct {
 	kinds          []abi.Kind
 	maxOutputBytes int
 	now            func() time.Time
+	noIsolation    bool
 }
 
 func defaults() config {
@@ -191,4 +192,11 @@ func WithMaxOutputBytes(n int) Option {
 		c.maxOutputBytes = n
 		return nil
 	}
+}
+
+// WithoutIsolation turns off the retry and bisection of failed calls: a
+// failed call fails the whole operation with the guest's exact error. The
+// conformance kit uses it so that a broken plugin is reported precisely.
+func WithoutIsolation() Option {
+	return func(c *config) error { c.noIsolation = true; return nil }
 }

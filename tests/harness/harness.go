@@ -72,6 +72,9 @@ func Kinesis(tb testing.TB) *Env {
 	if err != nil {
 		tb.Fatalf("local kinesis: %v", err)
 	}
+	if k.Exited() {
+		tb.Fatalf("local kinesis: kinesalite (port %d) exited during the test run; its output:\n%s", k.Port, k.Output())
+	}
 	c, err := NewClient(context.Background(), k.Endpoint)
 	if err != nil {
 		tb.Fatalf("kinesis client: %v", err)

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -109,10 +110,11 @@ func startKinesaliteOn(ctx context.Context, bin string, port int) (*Kinesalite, 
 		return nil, err
 	}
 	cmd.Stderr = cmd.Stdout
-	if err := cmd.Start(); err != nil {
+	done := make(chan struct{})
+	if err := startOnLockedThread(cmd, done); err != nil {
 		return nil, fmt.Errorf("run %s: %w", bin, err)
 	}
-	k := &Kinesalite{Port: port, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: make(chan struct{})}
+	k := &Kinesalite{Port: port, Endpoint: fmt.Sprintf("http://127.0.0.1:%d", port), cmd: cmd, done: done}
 	ready := make(chan struct{})
 	go func() { // owned by k: ends when the process's output closes
 		sc := bufio.NewScanner(stdout)
@@ -151,6 +153,37 @@ func startKinesaliteOn(ctx context.Context, bin string, port int) (*Kinesalite, 
 		return nil, err
 	}
 	return k, nil
+}
+
+// startOnLockedThread starts cmd from an OS thread that stays alive until
+// the process exits. Pdeathsig is tied to the thread that forked the child,
+// not to the test process, and the Go runtime may end an idle thread: a
+// child started from an ordinary goroutine can be killed in mid-test.
+func startOnLockedThread(cmd *exec.Cmd, exited <-chan struct{}) error {
+	started := make(chan error, 1)
+	go func() { // owns the locked thread until the process exits
+		runtime.LockOSThread()
+		err := cmd.Start()
+		started <- err
+		if err != nil {
+			runtime.UnlockOSThread()
+			return
+		}
+		<-exited
+		// The thread is not unlocked: the goroutine exits locked, so the
+		// runtime retires the thread instead of reusing it.
+	}()
+	return <-started
+}
+
+// Exited reports whether the process has ended.
+func (k *Kinesalite) Exited() bool {
+	select {
+	case <-k.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // Output is what the process printed so far.

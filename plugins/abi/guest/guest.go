@@ -4,7 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"runtime/debug"
+	"path"
+	"runtime"
+	"strings"
+	"unsafe"
 
 	"github.com/shardwork/shardwork/plugins/abi"
 )
@@ -20,9 +23,11 @@ type Info struct {
 	Init func(config []byte) error
 }
 
-// Record is one consumed record as a handler or deaggregator sees it.
+// Record is one consumed record as a handler or deaggregator sees it. Its
+// bytes and strings alias the call's input buffer: they are valid only
+// during the call (copy them, e.g. with strings.Clone, to keep them longer).
 type Record struct {
-	Data            []byte // valid only during the call; copy to keep
+	Data            []byte
 	PartitionKey    string
 	ExplicitHashKey string
 	SequenceNumber  string
@@ -33,6 +38,7 @@ type Record struct {
 }
 
 // UserRecord is a record to aggregate, to emit or unpacked from an aggregate.
+// Inputs given to Aggregate alias the call's input buffer like Record.
 type UserRecord struct {
 	PartitionKey    string
 	ExplicitHashKey string
@@ -172,7 +178,7 @@ func (s *state) fail(err error) {
 func (s *state) call(op abi.Op, n int, param uint32) (out []byte) {
 	defer func() {
 		if p := recover(); p != nil {
-			s.fail(fmt.Errorf("panic in %s: %v\n%s", op, p, debug.Stack()))
+			s.fail(fmt.Errorf("panic in %s: %v%s", op, p, panicSite()))
 			out = nil
 		}
 	}()
@@ -237,10 +243,19 @@ func (s *state) serde(op abi.Op) error {
 	return nil
 }
 
+// str views b as a string without copying. The strings of a Record alias
+// the call's input buffer, which stays unchanged until the call returns.
+func str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
 func toRecord(r *abi.Record, dst *Record) {
 	*dst = Record{
-		Data: r.Data, PartitionKey: string(r.PartitionKey), ExplicitHashKey: string(r.ExplicitHashKey),
-		SequenceNumber: string(r.SequenceNumber), ShardID: string(r.ShardID),
+		Data: r.Data, PartitionKey: str(r.PartitionKey), ExplicitHashKey: str(r.ExplicitHashKey),
+		SequenceNumber: str(r.SequenceNumber), ShardID: str(r.ShardID),
 		SubSequence: r.SubSequence, ArrivalNanos: r.ArrivalNanos, Aggregated: r.Flags&abi.FlagAggregated != 0,
 	}
 }
@@ -261,7 +276,7 @@ func (s *state) aggregate() error {
 	s.urecs = s.urecs[:0]
 	for i := range s.inB.Records {
 		r := &s.inB.Records[i]
-		s.urecs = append(s.urecs, UserRecord{PartitionKey: string(r.PartitionKey), ExplicitHashKey: string(r.ExplicitHashKey), Data: r.Data})
+		s.urecs = append(s.urecs, UserRecord{PartitionKey: str(r.PartitionKey), ExplicitHashKey: str(r.ExplicitHashKey), Data: r.Data})
 	}
 	out, failed := aggregator.Aggregate(s.urecs, int(s.inB.Param))
 	for _, a := range out {
@@ -345,4 +360,25 @@ func (s *state) init(n int) (ok bool) {
 		return false
 	}
 	return true
+}
+
+// panicSite names the function that panicked, called from a deferred
+// recover.
+func panicSite() string {
+	pcs := make([]uintptr, 64)
+	n := runtime.Callers(2, pcs)
+	frames := runtime.CallersFrames(pcs[:n])
+	seenPanic := false
+	for {
+		f, more := frames.Next()
+		if seenPanic && !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf(" (at %s, %s:%d)", f.Function, path.Base(f.File), f.Line)
+		}
+		if f.Function == "runtime.gopanic" {
+			seenPanic = true
+		}
+		if !more {
+			return ""
+		}
+	}
 }

@@ -132,3 +132,15 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkAggregateNative(b *testing.B) {
+	in := make([]UserRecord, 500)
+	for i := range in {
+		in[i] = UserRecord{PartitionKey: "pk-" + string(rune('a'+i%50)), Data: make([]byte, 1000)}
+	}
+	b.ReportAllocs()
+	b.SetBytes(500 * 1000)
+	for b.Loop() {
+		aggregateAll(in, 1<<20, func(string, string, []byte, int) {}, func(int, error) {})
+	}
+}

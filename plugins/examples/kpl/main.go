@@ -14,7 +14,9 @@ func main() {}
 
 type kplAggregator struct{}
 
-func (kplAggregator) SizeAlone(pkLen, ehkLen, dataLen int) int { return sizeAlone(pkLen, ehkLen, dataLen) }
+func (kplAggregator) SizeAlone(pkLen, ehkLen, dataLen int) int {
+	return sizeAlone(pkLen, ehkLen, dataLen)
+}
 
 func (kplAggregator) Aggregate(in []guest.UserRecord, maxSize int) (out []guest.Aggregated, failed []guest.ItemError) {
 	recs := make([]UserRecord, len(in))

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -191,4 +192,20 @@ func FuzzSplitNetstrings(f *testing.F) {
 			t.Fatalf("%q re-encodes as %q", b, re)
 		}
 	})
+}
+
+func BenchmarkSerializeNative(b *testing.B) {
+	items := make([][]byte, 500)
+	for i := range items {
+		items[i] = []byte(`{"id":` + strconv.Itoa(i) + `,"user":"u1","score":0.672387,"tags":["b","c"],"text":"é✓é✓é✓é✓","nested":{"k":760360219,"n":null,"t":true}}`)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, it := range items {
+			if _, err := jsonToMsgpack(nil, it); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
 }

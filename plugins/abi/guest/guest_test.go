@@ -1,0 +1,58 @@
+package guest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/shardwork/shardwork/plugins/abi"
+)
+
+// The SDK's dispatch runs natively through Invoke; these tests register a
+// handler and check the encoded outputs and the panic path.
+func TestInvokeHandler(t *testing.T) {
+	Describe(Info{Name: "t", Version: "1"})
+	RegisterHandler(func(r *Record, emit Emitter) Result {
+		switch string(r.Data) {
+		case "skip":
+			return Result{Status: Skip, Message: "skipped " + r.PartitionKey}
+		case "boom":
+			panic("boom on " + r.SequenceNumber)
+		}
+		emit.Emit(UserRecord{PartitionKey: r.PartitionKey, Data: append([]byte("seen:"), r.Data...)})
+		return Result{}
+	})
+	defer RegisterHandler(nil)
+	in := abi.Batch{Op: abi.OpHandle, Records: []abi.Record{{Data: []byte("a"), PartitionKey: []byte("k1")}, {Data: []byte("skip"), PartitionKey: []byte("k2")}}}
+	buf, _ := in.Append(nil)
+	outBuf, err := Invoke(abi.OpHandle, buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out abi.Batch
+	if err := abi.Decode(outBuf, &out); err != nil {
+		t.Fatal(err)
+	}
+	if err := abi.CheckOutput(&in, &out); err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Records) != 1 || string(out.Records[0].Data) != "seen:a" || string(out.Records[0].PartitionKey) != "k1" {
+		t.Fatalf("emit %+v", out.Records)
+	}
+	if len(out.Results) != 1 || out.Results[0].Index != 1 || out.Results[0].Status != abi.StatusSkip || string(out.Results[0].Message) != "skipped k2" {
+		t.Fatalf("results %+v", out.Results)
+	}
+	in.Records = append(in.Records, abi.Record{Data: []byte("boom"), SequenceNumber: []byte("77")})
+	buf, _ = in.Append(nil)
+	if _, err := Invoke(abi.OpHandle, buf); err == nil || !strings.Contains(err.Error(), "panic in handle: boom on 77 (at ") {
+		t.Fatalf("panic error %v", err)
+	}
+	if _, err := Invoke(abi.OpSerialize, buf); err == nil || !strings.Contains(err.Error(), "serialize called with a handle batch") {
+		t.Fatalf("op mismatch: %v", err)
+	}
+	if _, err := Invoke(abi.OpHandle, buf[:20]); err == nil || !strings.Contains(err.Error(), "shorter than") {
+		t.Fatalf("short: %v", err)
+	}
+	if !strings.Contains(string(DescribeJSON()), `"kinds":["handler"]`) {
+		t.Fatalf("describe %s", DescribeJSON())
+	}
+}
