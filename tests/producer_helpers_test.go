@@ -31,7 +31,7 @@ func producerItems(t testing.TB) int {
 	return 10000
 }
 
-// testItem is item i of about size bytes, for processor proc: a string for
+// producerItem is item i of about size bytes, for processor proc: a string for
 // the string processors, a JSON-able map for the others. Its "id" field (or
 // its prefix) identifies it; its key routes it.
 func producerItem(proc string, i, size int, key string) any {

@@ -38,7 +38,7 @@
 // entry also cuts the shard's limits multiplicatively (AIMD); each call
 // without a throttle wins back a little. After RetryLimit retries a record
 // is given up: it goes to the ErrorCallback and into the *DeliveryError
-// returned by Close. Throttled entries count in Stats.Throttled while they
+// returned by Close (and by a Flush that was waiting for it). Throttled entries count in Stats.Throttled while they
 // are retried and become failures only past the RetryLimit. No record is
 // dropped silently: each one is delivered, rejected at Put, or reported as
 // failed.
@@ -60,6 +60,10 @@
 // among them. OrderPerKey(false) lifts the restriction. Across a reshard
 // the order holds for records queued here, not for calls already made to
 // the parent shard.
+//
+// The producer does its own retrying and throttling: give it a client whose
+// SDK retryer is off (kinesisapi.NewClient does that), or the SDK's retries
+// of throttled calls stack on top of the producer's backoff.
 //
 // # Concurrency and shutdown
 //

@@ -37,6 +37,8 @@ type FailedRecord struct {
 	// Err is the last error: the Kinesis error code and message of the
 	// record's entry, or the error of the whole call.
 	Err error
+
+	seq uint64 // Put order
 }
 
 func (f FailedRecord) Error() string {
@@ -45,8 +47,9 @@ func (f FailedRecord) Error() string {
 
 func (f FailedRecord) Unwrap() error { return f.Err }
 
-// DeliveryError is Close's error when records could not be delivered. It
-// lists them (the first 10000; Count is the total) with their errors.
+// DeliveryError is Close's (and Flush's) error when records could not be
+// delivered. It lists them (Close: the first 10000; Count is the total)
+// with their errors.
 type DeliveryError struct {
 	Stream  string
 	Count   int

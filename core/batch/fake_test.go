@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -48,6 +49,9 @@ type fakeKinesis struct {
 	callErr func(call int) error
 	// hold, when set, makes each call wait for a receive on it (or ctx).
 	hold chan struct{}
+	// latency delays every PutRecords call before the fake looks at it,
+	// plus a random part up to jitter.
+	latency, jitter time.Duration
 	// wrongShard reports every record on a shard id nobody predicted.
 	wrongShard bool
 }
@@ -138,6 +142,19 @@ func (f *fakeKinesis) ListShards(ctx context.Context, in *kinesis.ListShardsInpu
 }
 
 func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInput, _ ...func(*kinesis.Options)) (*kinesis.PutRecordsOutput, error) {
+	lat := f.latency
+	if f.jitter > 0 {
+		lat += rand.N(f.jitter)
+	}
+	if lat > 0 {
+		t := time.NewTimer(lat)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if f.hold != nil {
 		select {
 		case <-f.hold:
@@ -187,7 +204,7 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			}
 			w.expire(now)
 			if w.fits(0, 0, sz) {
-				w.take(now, 1, sz)
+				w.done(w.take(now, 1, sz), now)
 			} else {
 				code = "ProvisionedThroughputExceededException"
 			}

@@ -1,8 +1,16 @@
 package batch
 
-import "time"
+import (
+	"slices"
+	"time"
+)
 
+// window is the span the per-shard limits apply to.
 const window = time.Second
+
+// maxArrivalDelay bounds how long after it was sent a call is assumed to
+// reach Kinesis (see limiter).
+const maxArrivalDelay = 100 * time.Millisecond
 
 // AIMD bounds: a throttle multiplies a shard's share of its limits by
 // aimdDecrease (never below aimdFloor); every call to the shard without a
@@ -13,21 +21,29 @@ const (
 	aimdFloor    = 0.1
 )
 
+// usage is what one call sent to a shard. It counts against the shard's
+// limits from the moment the call is made until one window after it
+// reached Kinesis (until is zero while it is in flight).
 type usage struct {
-	at             time.Time
+	sent, until    time.Time
 	records, bytes int
 }
 
-// limiter is one shard's sliding-window rate limit on records and bytes:
-// within any window of one second, what it admits stays within
-// factor × the limits. Unlike a token bucket it never lets a full burst
+// limiter is one shard's sliding-window rate limit on records and bytes.
+// Kinesis counts a record when the call arrives, somewhere between the
+// moment it was sent and the moment it returned. Each call counts until one
+// second after the earlier of its return and its sending plus
+// maxArrivalDelay, so that, seen from Kinesis, no one-second window holds
+// more than factor × the limits as long as calls arrive within
+// maxArrivalDelay of being sent, while a slow response (Kinesis works after
+// counting) costs at most maxArrivalDelay of each second. Unlike a token bucket it never lets a full burst
 // follow a full second (async-kinesis let 1.9 MB through in under a second
 // against a 1 MB/s limit). Only the producer's goroutine uses it.
 type limiter struct {
 	maxRecords, maxBytes int
 	factor               float64
-	log                  []usage // oldest first
-	records, bytes       int     // sums over log
+	log                  []*usage
+	records, bytes       int // sums over log
 }
 
 func newLimiter(maxRecords, maxBytes int) *limiter {
@@ -35,15 +51,17 @@ func newLimiter(maxRecords, maxBytes int) *limiter {
 }
 
 func (l *limiter) expire(now time.Time) {
-	i := 0
-	for i < len(l.log) && !l.log[i].at.Add(window).After(now) {
-		l.records -= l.log[i].records
-		l.bytes -= l.log[i].bytes
-		i++
+	kept := l.log[:0]
+	for _, u := range l.log {
+		if !u.until.IsZero() && !u.until.After(now) {
+			l.records -= u.records
+			l.bytes -= u.bytes
+			continue
+		}
+		kept = append(kept, u)
 	}
-	if i > 0 {
-		l.log = append(l.log[:0], l.log[i:]...)
-	}
+	clear(l.log[len(kept):])
+	l.log = kept
 }
 
 func (l *limiter) caps() (int, int) {
@@ -73,35 +91,52 @@ func (l *limiter) fits(takenRecords, takenBytes, size int) bool {
 	return true
 }
 
-// take records what was sent at now.
-func (l *limiter) take(now time.Time, records, bytes int) {
-	if records == 0 {
-		return
-	}
-	l.log = append(l.log, usage{now, records, bytes})
+// take records a call that starts now and returns its usage, to be passed
+// to done when the call returns.
+func (l *limiter) take(now time.Time, records, bytes int) *usage {
+	u := &usage{sent: now, records: records, bytes: bytes}
+	l.log = append(l.log, u)
 	l.records += records
 	l.bytes += bytes
+	return u
 }
 
-// readyAt is when one entry of size bytes will fit.
-func (l *limiter) readyAt(now time.Time, size int) time.Time {
+// done starts the window of a call that returned at now.
+func (l *limiter) done(u *usage, now time.Time) {
+	arrived := u.sent.Add(maxArrivalDelay)
+	if now.Before(arrived) {
+		arrived = now
+	}
+	u.until = arrived.Add(window)
+}
+
+// readyAt is when one entry of size bytes will fit. ok is false when only
+// the return of a call in flight can make room.
+func (l *limiter) readyAt(now time.Time, size int) (at time.Time, ok bool) {
 	l.expire(now)
 	r, b := l.caps()
-	ok := func(recs, bytes int) bool {
+	fit := func(recs, bytes int) bool {
 		return recs+1 <= r && (bytes+size <= b || (recs == 0 && bytes == 0))
 	}
 	recs, bytes := l.records, l.bytes
-	if ok(recs, bytes) {
-		return now
+	if fit(recs, bytes) {
+		return now, true
 	}
+	var ended []*usage
 	for _, u := range l.log {
-		recs -= u.records
-		bytes -= u.bytes
-		if ok(recs, bytes) {
-			return u.at.Add(window)
+		if !u.until.IsZero() {
+			ended = append(ended, u)
 		}
 	}
-	return now.Add(window)
+	slices.SortFunc(ended, func(a, b *usage) int { return a.until.Compare(b.until) })
+	for _, u := range ended {
+		recs -= u.records
+		bytes -= u.bytes
+		if fit(recs, bytes) {
+			return u.until, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func (l *limiter) throttled() { l.factor = max(aimdFloor, l.factor*aimdDecrease) }

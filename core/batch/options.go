@@ -264,15 +264,16 @@ func OrderPerKey(on bool) Option {
 
 // ErrorCallback is called for every record given up after RetryLimit (and
 // for records still undelivered when Close's context ends). It runs on the
-// producer's goroutine: it must return quickly and must not call Flush or
-// Close.
+// producer's goroutine: it must return quickly and must not call Put,
+// Flush or Close (they wait for this goroutine).
 func ErrorCallback(f func(FailedRecord)) Option {
 	return func(c *config) { c.errorCallback = f }
 }
 
 // AfterFlush is called after every PutRecords call with what it carried
 // and how it went. It runs on the producer's goroutine: it must return
-// quickly and must not call Flush or Close.
+// quickly and must not call Put, Flush or Close (they wait for this
+// goroutine).
 func AfterFlush(f func(FlushInfo)) Option {
 	return func(c *config) { c.afterFlush = f }
 }

@@ -52,6 +52,7 @@ type shardQ struct {
 }
 
 type request struct {
+	usage   map[*shardQ]*usage // what the call counts against each shard's limits
 	entries []*kentry
 	bytes   int
 	users   int
@@ -413,6 +414,60 @@ func (p *Producer) putItem(ctx context.Context, item any, pk string, block bool)
 	return p.enqueue(ctx, item, records.UserRecord{PartitionKey: pk, Data: data[0]}, block)
 }
 
+// PutBatch serializes items with one Serializer call (one call per batch
+// also for a WebAssembly serializer) and queues them in order, with keys
+// from PartitionKeyFunc or random ones, blocking while the queue is full.
+// Items that cannot be serialized or are invalid, and items not queued
+// because ctx ended or the producer closed, are reported in a
+// records.ItemErrors (Index = position in items); the other items are
+// queued. A nil error means every item was queued.
+func (p *Producer) PutBatch(ctx context.Context, items []any) error {
+	if err := p.checkOpen(); err != nil {
+		return err
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	data, err := p.cfg.processor.Serializer.Serialize(ctx, items)
+	bad, batchErr := records.SplitErrors(err)
+	if batchErr != nil {
+		return fmt.Errorf("serialize: %w", batchErr)
+	}
+	if len(data) != len(items) {
+		return fmt.Errorf("serialize: serializer %q returned %d results for %d items", p.cfg.processor.Name, len(data), len(items))
+	}
+	failed := make(map[int]error, len(bad))
+	for _, ie := range bad {
+		failed[ie.Index] = fmt.Errorf("%w: serialize: %w", ErrInvalidRecord, ie.Err)
+	}
+	var errs records.ItemErrors
+	var stop error
+	for i, item := range items {
+		if err, ok := failed[i]; ok {
+			errs = append(errs, records.ItemError{Index: i, Err: err})
+			continue
+		}
+		if stop != nil {
+			errs = append(errs, records.ItemError{Index: i, Err: stop})
+			continue
+		}
+		pk := ""
+		if p.cfg.partitionKeyFunc != nil {
+			pk = p.cfg.partitionKeyFunc(item)
+		}
+		if err := p.enqueue(ctx, item, records.UserRecord{PartitionKey: pk, Data: data[i]}, true); err != nil {
+			if !errors.Is(err, ErrInvalidRecord) {
+				stop = err
+			}
+			errs = append(errs, records.ItemError{Index: i, Err: err})
+		}
+	}
+	if errs != nil {
+		return errs
+	}
+	return nil
+}
+
 func (p *Producer) checkOpen() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -489,8 +544,9 @@ func (p *Producer) signal() {
 
 // Flush sends everything put before the call without waiting for
 // BufferTime and returns when each of those records is delivered or given
-// up (given-up records go to the ErrorCallback and Close's error), or with
-// ctx's error when ctx ends first.
+// up, or with ctx's error when ctx ends first. Records of those given up
+// while Flush waited are returned in a *DeliveryError (they also go to the
+// ErrorCallback and stay in Close's error).
 func (p *Producer) Flush(ctx context.Context) error {
 	p.mu.Lock()
 	if p.closed {
@@ -501,15 +557,27 @@ func (p *Producer) Flush(ctx context.Context) error {
 		p.mu.Unlock()
 		return ErrNotStarted
 	}
+	from, target := len(p.failures), p.nextSeq
 	ch := p.waitLocked()
 	p.mu.Unlock()
 	p.signal()
 	select {
 	case <-ch:
-		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var failed []FailedRecord
+	for _, f := range p.failures[from:] {
+		if f.seq < target {
+			failed = append(failed, f)
+		}
+	}
+	if len(failed) == 0 {
+		return nil
+	}
+	return &DeliveryError{Stream: p.stream, Count: len(failed), Records: failed}
 }
 
 // waitLocked asks for everything accepted so far to be sent now and

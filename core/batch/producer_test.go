@@ -23,6 +23,13 @@ func open(t *testing.T, f *fakeKinesis, opts ...Option) *Producer {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
+	// A test that fails early still stops the producer (a call held by the
+	// fake ends with the deadline).
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		p.Close(ctx)
+	})
 	return p
 }
 
@@ -243,6 +250,15 @@ func TestRetryLimitGoesToCallbackAndClose(t *testing.T) {
 			}
 			if err := p.Put(t.Context(), item); err != nil {
 				t.Fatal(err)
+			}
+			if i == 49 {
+				var fe *DeliveryError
+				if err := p.Flush(t.Context()); !errors.As(err, &fe) || fe.Count != 2 {
+					t.Fatalf("Flush after 2 poison records = %v", err)
+				}
+				if err := p.Flush(t.Context()); err != nil {
+					t.Fatalf("second Flush = %v", err)
+				}
 			}
 		}
 		err := p.Close(t.Context())
@@ -718,5 +734,150 @@ func TestRepeatedKeyHasOneRecordInFlight(t *testing.T) {
 			}
 		}
 		checkExactlyInOrder(t, f.userRecords(), 50, 1)
+	})
+}
+
+// A call counts against its shard's limits until one second after it
+// reached Kinesis, at most maxArrivalDelay after it was sent, so a shard
+// limited exactly like the producer never throttles while delays vary
+// within that bound.
+func TestNoThrottlesWhenDelaysVary(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 2)
+		f.limRecords, f.limBytes = 200, 1<<20
+		f.jitter = maxArrivalDelay
+		p := open(t, f, WithProcessor(testProcessor(false)), PutRateLimit(200), BatchSize(100))
+		start := time.Now()
+		for i := range 4000 {
+			if err := p.Put(t.Context(), fmt.Sprint(i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		st := p.Stats()
+		if st.Throttled != 0 || st.RecordsDelivered != 4000 {
+			t.Fatalf("stats %+v", st)
+		}
+		// 2000 records per shard at 200/s: 9 windows after the first,
+		// each stretched by at most maxArrivalDelay.
+		if d := time.Since(start); d > 9*(time.Second+maxArrivalDelay)+time.Second {
+			t.Fatalf("took %v", d)
+		}
+	})
+}
+
+func TestPartitionKeyFunc(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 2)
+		p := open(t, f, PartitionKeyFunc(func(item any) string {
+			if s := item.(string); s != "random" {
+				return "key-" + s
+			}
+			return ""
+		}))
+		for _, it := range []string{"a", "b", "random"} {
+			if err := p.Put(t.Context(), it); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		keys := map[string]string{}
+		for _, r := range f.userRecords() {
+			keys[string(r.Data)] = r.PartitionKey
+		}
+		if keys["a"] != "key-a" || keys["b"] != "key-b" || len(keys["random"]) == 0 || strings.HasPrefix(keys["random"], "key-") {
+			t.Fatalf("keys %v", keys)
+		}
+	})
+}
+
+func TestCallErrorsAndTimeoutsAreRetried(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 1)
+		f.callErr = func(call int) error {
+			if call < 2 {
+				return errors.New("connection reset by peer")
+			}
+			return nil
+		}
+		f.hold = make(chan struct{})
+		go func() {
+			// The first call hangs past RequestTimeout; the others go.
+			time.Sleep(5 * time.Second)
+			close(f.hold)
+		}()
+		var timeouts, resets int
+		p := open(t, f, RequestTimeout(time.Second), RetryLimit(10), AfterFlush(func(fi FlushInfo) {
+			switch {
+			case errors.Is(fi.Err, context.DeadlineExceeded):
+				timeouts++
+			case fi.Err != nil && strings.Contains(fi.Err.Error(), "connection reset"):
+				resets++
+			}
+		}))
+		putKeyed(t, p, 20, 4)
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if timeouts == 0 || resets != 2 {
+			t.Fatalf("%d timed-out calls, %d reset calls", timeouts, resets)
+		}
+		checkExactlyInOrder(t, f.userRecords(), 20, 4)
+		if st := p.Stats(); st.Retried == 0 || st.Failed != 0 {
+			t.Fatalf("stats %+v", st)
+		}
+	})
+}
+
+func TestPeriodicShardRefresh(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 1)
+		p := open(t, f, ShardRefreshInterval(10*time.Second))
+		lists := f.listCalls
+		f.mu.Lock()
+		f.setShards(3)
+		f.mu.Unlock()
+		time.Sleep(11 * time.Second)
+		putKeyed(t, p, 30, 30)
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if f.listCalls == lists || p.shardMap.Len() != 3 {
+			t.Fatalf("after the refresh interval: %d listings, %d shards", f.listCalls-lists, p.shardMap.Len())
+		}
+	})
+}
+
+func TestPutBatch(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(testStream, 2)
+		p := open(t, f, PartitionKeyFunc(func(item any) string { s, _ := item.(string); return "k" + s[:min(len(s), 3)] }))
+		err := p.PutBatch(t.Context(), []any{"1", 2, "3", strings.Repeat("x", records.MaxRecordSize), "5"})
+		items, batchErr := records.SplitErrors(err)
+		if batchErr != nil || len(items) != 2 || items[0].Index != 1 || items[1].Index != 3 ||
+			!errors.Is(items[0].Err, ErrInvalidRecord) || !errors.Is(items[1].Err, records.ErrTooLarge) {
+			t.Fatalf("PutBatch = %v", err)
+		}
+		if err := p.PutBatch(t.Context(), []any{"6", "7"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Close(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		for _, r := range f.userRecords() {
+			got[string(r.Data)] = r.PartitionKey
+		}
+		if len(got) != 5 || got["6"] != "k6" || got["1"] != "k1" || got["3"] != "k3" || got["5"] != "k5" || got["7"] != "k7" {
+			t.Fatalf("delivered %v", got)
+		}
+		err = p.PutBatch(t.Context(), []any{"8"})
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("PutBatch after Close = %v", err)
+		}
 	})
 }

@@ -147,7 +147,7 @@ func (p *Producer) dispatch(now time.Time) time.Time {
 // already in flight (in this call or another), so at most one Kinesis
 // record per key is ever in flight.
 func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *request {
-	req := &request{}
+	req := &request{usage: map[*shardQ]*usage{}}
 	n := len(p.order)
 	full := false
 	for i := 0; i < n && !full; i++ {
@@ -164,7 +164,9 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 				continue
 			}
 			if r, b := q.lim.budget(now); r < 1 || b < 1 {
-				consider(q.lim.readyAt(now, q.pending[0].size))
+				if at, ok := q.lim.readyAt(now, q.pending[0].size); ok {
+					consider(at)
+				}
 				continue
 			}
 			p.aggregate(q)
@@ -196,9 +198,11 @@ func (p *Producer) build(now time.Time, due bool, consider func(time.Time)) *req
 			p.bufBytes -= e.size
 		}
 		if takenR > 0 {
-			q.lim.take(now, takenR, takenB)
+			req.usage[q] = q.lim.take(now, takenR, takenB)
 		} else if len(q.ready) > 0 && !full {
-			consider(q.lim.readyAt(now, q.ready[0].size))
+			if at, ok := q.lim.readyAt(now, q.ready[0].size); ok {
+				consider(at)
+			}
 		}
 	}
 	if n > 0 {
@@ -262,7 +266,6 @@ func (p *Producer) aggregate(q *shardQ) {
 	}
 	for _, o := range outs {
 		e := &kentry{shard: q, pk: o.PartitionKey, ehk: o.ExplicitHashKey, data: o.Data, size: len(o.Data) + len(o.PartitionKey)}
-		e.hash, _ = kinesisapi.RecordHashKey(o.PartitionKey, o.ExplicitHashKey)
 		for k := 0; k < o.Count; k++ {
 			skip()
 			if j >= len(pend) {
@@ -273,6 +276,11 @@ func (p *Producer) aggregate(q *shardQ) {
 		}
 		if len(e.recs) == 0 {
 			continue
+		}
+		if first := e.recs[0].ur; first.PartitionKey == o.PartitionKey && first.ExplicitHashKey == o.ExplicitHashKey {
+			e.hash = e.recs[0].hash
+		} else {
+			e.hash, _ = kinesisapi.RecordHashKey(o.PartitionKey, o.ExplicitHashKey)
 		}
 		// Buffered bytes now count the aggregate instead of its records.
 		for _, u := range e.recs {
@@ -430,6 +438,9 @@ func (p *Producer) handle(r result) {
 		retry[e.shard] = append(retry[e.shard], e)
 	}
 	p.finish(done)
+	for q, u := range r.req.usage {
+		q.lim.done(u, now)
+	}
 	for q, o := range outcome {
 		if o.throttled {
 			q.lim.throttled()
@@ -481,7 +492,7 @@ func (p *Producer) failRecs(us []*urec, attempts int, err error) {
 	frs := make([]FailedRecord, len(us))
 	for i, u := range us {
 		frs[i] = FailedRecord{Item: u.item, PartitionKey: u.ur.PartitionKey, ExplicitHashKey: u.ur.ExplicitHashKey,
-			Data: u.ur.Data, Attempts: attempts, Err: err}
+			Data: u.ur.Data, Attempts: attempts, Err: err, seq: u.seq}
 		if p.cfg.errorCallback != nil {
 			p.cfg.errorCallback(frs[i])
 		}
