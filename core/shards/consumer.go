@@ -105,7 +105,7 @@ func New(client kinesisapi.Client, stream string, opts ...Option) (*Consumer, er
 			return nil, err
 		}
 	}
-	c := &Consumer{client: client, stream: stream, cfg: cfg, closing: make(chan struct{})}
+	c := &Consumer{client: settledClient{client, cfg.shutdownTimeout}, stream: stream, cfg: cfg, closing: make(chan struct{})}
 	c.store = cfg.store
 	if c.store == nil {
 		st, err := newDefaultStore(cfg.appName, stream)
@@ -284,6 +284,9 @@ func (c *Consumer) Run(ctx context.Context, handler records.Handler) error {
 			continue
 		}
 		if err := c.handle(ctx, handler, batch); err != nil {
+			if errors.Is(err, ErrClosed) {
+				return nil // closed during a retry backoff
+			}
 			return err
 		}
 		clear(batch)

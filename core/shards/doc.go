@@ -50,7 +50,11 @@
 // shards above its fair share (ceil(shards / live workers)) and takes free
 // or expired ones up to it. A write refused with checkpoint.ErrLeaseLost
 // stops the shard at once; its undelivered records are dropped for the
-// new owner to read.
+// new owner to read. When the store is unreachable the consumer keeps
+// reading and reports the errors; a lease it could not renew for the
+// store's session timeout is treated as lost (another worker may own it by
+// then), and is taken again once the store answers, from the last stored
+// checkpoint: records after it are delivered again, none is skipped.
 //
 // # Concurrency and shutdown
 //
@@ -58,6 +62,8 @@
 // time. New starts nothing. When the loop's ctx is cancelled, the loop
 // body breaks, or Close is called, fetching stops, the records in flight
 // finish, final checkpoints are written and leases released (bounded by
-// ShutdownTimeout) before Records or Run returns. Close waits for that;
+// ShutdownTimeout) before Records or Run returns. A Kinesis call already
+// sent is allowed to finish (within ShutdownTimeout) rather than being
+// aborted halfway. Close waits for that;
 // after it, Records and Run return ErrClosed.
 package shards

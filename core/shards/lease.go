@@ -25,7 +25,6 @@ type engine struct {
 	queue  chan *item
 	fatal  chan error // first fatal error; buffered
 	done   chan *runner
-	relist chan struct{}
 
 	mu   sync.Mutex
 	held map[string]*runner // for Stats
@@ -42,7 +41,6 @@ func newEngine(c *Consumer, parent context.Context, decode bool) *engine {
 		queue:     make(chan *item, c.cfg.maxQueueSize),
 		fatal:     make(chan error, 1),
 		done:      make(chan *runner),
-		relist:    make(chan struct{}, 1),
 		held:      map[string]*runner{},
 		coordDone: make(chan struct{}),
 		stopped:   make(chan struct{}),
@@ -107,7 +105,15 @@ func (e *engine) coordinate() {
 	if t, ok := c.store.(checkpoint.Timing); ok {
 		sessionTO = t.SessionTimeout()
 	}
+	// What this consumer finished of each shard it read: a shard it takes
+	// again (after losing its lease while the store was unreachable, say)
+	// starts after it even if the store's checkpoint is behind. Records
+	// this consumer finished are finished whoever owns the shard now.
+	finished := map[string]checkpoint.Checkpoint{}
 	exited := func(r *runner) {
+		if cp, _ := r.tr.checkpoint(false); checkpoint.Compare(cp, finished[r.shard.ID]) > 0 {
+			finished[r.shard.ID] = cp
+		}
 		delete(runners, r.shard.ID)
 		e.mu.Lock()
 		delete(e.held, r.shard.ID)
@@ -309,7 +315,11 @@ func (e *engine) coordinate() {
 					fromStart = true
 				}
 			}
-			r := newRunner(e, s, l, fromStart)
+			start := l.Checkpoint
+			if mine, ok := finished[s.ID]; ok && checkpoint.Compare(mine, start) > 0 {
+				start = mine
+			}
+			r := newRunner(e, s, l, start, fromStart)
 			runners[s.ID] = r
 			e.mu.Lock()
 			e.held[s.ID] = r
@@ -324,9 +334,6 @@ func (e *engine) coordinate() {
 		select {
 		case <-e.ctx.Done():
 		case <-ticker.C:
-			continue
-		case <-e.relist:
-			needList = true
 			continue
 		case r := <-e.done:
 			exited(r)

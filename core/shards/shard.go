@@ -24,6 +24,7 @@ type runner struct {
 	c         *Consumer
 	shard     kinesisapi.Shard
 	lease     checkpoint.Lease
+	start     checkpoint.Checkpoint
 	fromStart bool
 	tr        *tracker
 
@@ -47,13 +48,19 @@ type runner struct {
 	lastSeq   string // last Kinesis record fetched
 }
 
-func newRunner(e *engine, s kinesisapi.Shard, l checkpoint.Lease, fromStart bool) *runner {
+// newRunner starts a shard at start: the lease's checkpoint, or further
+// when this consumer itself finished more of the shard before losing it.
+func newRunner(e *engine, s kinesisapi.Shard, l checkpoint.Lease, start checkpoint.Checkpoint, fromStart bool) *runner {
 	ctx, cancel := context.WithCancel(e.ctx)
-	return &runner{
-		e: e, c: e.c, shard: s, lease: l, fromStart: fromStart,
-		tr:  newTracker(l.Checkpoint),
+	r := &runner{
+		e: e, c: e.c, shard: s, lease: l, start: start, fromStart: fromStart,
+		tr:  newTracker(start),
 		ctx: ctx, cancel: cancel, renewedAt: time.Now(),
 	}
+	if start != l.Checkpoint {
+		r.tr.markDirty()
+	}
+	return r
 }
 
 // release stops the shard so its lease can be given to another worker.
@@ -199,7 +206,7 @@ func (r *runner) push(it *item) bool {
 // returns true).
 func (r *runner) fetch() bool {
 	c := r.c
-	cp := r.lease.Checkpoint
+	cp := r.start
 	if cp.Finished {
 		return true
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis/types"
 
+	"github.com/shardwork/shardwork/core/checkpoint"
 	"github.com/shardwork/shardwork/core/records"
 	"github.com/shardwork/shardwork/core/shards"
 )
@@ -291,5 +292,176 @@ func TestCloseWritesFinalCheckpoint(t *testing.T) {
 				t.Fatalf("Records after Close yielded %v, want ErrClosed", err)
 			}
 		}
+	})
+}
+
+// A child whose parent is no longer listed (trimmed after the retention
+// period) starts at once; a child whose listed parent is unfinished waits.
+func TestChildOfTrimmedParentStarts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(0)
+		f.addShard("shardId-000000000005", "shardId-000000000001", "") // parent gone
+		f.addShard("shardId-000000000006", "", "")
+		f.addShard("shardId-000000000007", "shardId-000000000006", "") // parent open
+		f.put("shardId-000000000005", jsonData(3)...)
+		f.put("shardId-000000000006", jsonData(3)...)
+		f.put("shardId-000000000007", jsonData(3)...)
+		c, err := shards.New(f, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, c, 6)
+		for _, r := range got {
+			if r.ShardID == "shardId-000000000007" {
+				t.Fatalf("child of an open parent delivered %s", r.SequenceNumber)
+			}
+		}
+		if n := len(f.calls["shardId-000000000007"]); n != 0 {
+			t.Fatalf("child of an open, unfinished parent was read %d times", n)
+		}
+	})
+}
+
+type handlerFunc func(context.Context, []records.Record) (records.HandlerOutput, error)
+
+func (f handlerFunc) Handle(ctx context.Context, b []records.Record) (records.HandlerOutput, error) {
+	return f(ctx, b)
+}
+
+// Past the retry limit a record the handler keeps retrying fails (error
+// callback, then finished); a batch error past the limit stops Run with
+// the error and leaves the batch unfinished.
+func TestRunRetryLimit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.put("shardId-000000000000", jsonData(5)...)
+		var mu sync.Mutex
+		var reported []error
+		c, err := shards.New(f, "s", shards.RetryLimit(3), shards.Backoff(time.Second, time.Second),
+			shards.ErrorCallback(func(err error) {
+				mu.Lock()
+				reported = append(reported, err)
+				mu.Unlock()
+			}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		calls := 0
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		err = c.Run(ctx, handlerFunc(func(ctx context.Context, b []records.Record) (records.HandlerOutput, error) {
+			calls++
+			out := records.HandlerOutput{Results: make([]records.Result, len(b))}
+			for i, r := range b {
+				if r.SequenceNumber == seqOf(2) {
+					out.Results[i] = records.Result{Status: records.StatusRetry, Message: "not yet"}
+				}
+			}
+			if calls == 3 {
+				cancel()
+			}
+			return out, nil
+		}))
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if calls != 3 {
+			t.Fatalf("handler called %d times, want 3 (one batch, two retries)", calls)
+		}
+		mu.Lock()
+		if len(reported) != 1 || !errors.Is(reported[0], shards.ErrHandlerFailed) || !strings.Contains(reported[0].Error(), seqOf(2)) {
+			t.Fatalf("reported %v, want one handler failure for %s", reported, seqOf(2))
+		}
+		mu.Unlock()
+		cp, _ := c.Store().Get(context.Background(), "shardId-000000000000")
+		if cp.SequenceNumber != seqOf(4) {
+			t.Fatalf("checkpoint %+v, want %s", cp, seqOf(4))
+		}
+
+		// A handler that always fails its batch: Run returns its error and
+		// the checkpoint stays.
+		f.put("shardId-000000000000", jsonData(3)...)
+		c2, err := shards.New(f, "s", shards.Checkpointer(c.Store()), shards.RetryLimit(2), shards.Backoff(time.Second, time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		boom := errors.New("boom")
+		err = c2.Run(context.Background(), handlerFunc(func(context.Context, []records.Record) (records.HandlerOutput, error) {
+			return records.HandlerOutput{}, boom
+		}))
+		if !errors.Is(err, boom) {
+			t.Fatalf("Run = %v, want the handler's error", err)
+		}
+		cp, _ = c.Store().Get(context.Background(), "shardId-000000000000")
+		if cp.SequenceNumber != seqOf(4) {
+			t.Fatalf("checkpoint moved to %+v after failed batches", cp)
+		}
+	})
+}
+
+// Three consumers sharing a memory backend balance 4 shards to 1 or 2
+// each, whichever starts first, and a shard never has two readers.
+func TestLeaseBalancing(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		backend, err := checkpoint.NewMemoryBackend(checkpoint.WithSessionTimeout(10*time.Second), checkpoint.WithHeartbeatFrequency(time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		holder := map[string]string{} // shard -> worker
+		held := map[string]int{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for i := range 3 {
+			w := fmt.Sprintf("w%d", i)
+			st, err := backend.Store("app", "s", checkpoint.WithWorkerID(w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := shards.New(f, "s", shards.Checkpointer(st), shards.OnLease(func(ev shards.LeaseEvent) {
+				mu.Lock()
+				defer mu.Unlock()
+				if ev.Acquired {
+					if h := holder[ev.Shard]; h != "" {
+						t.Errorf("%s acquired %s while %s reads it", w, ev.Shard, h)
+					}
+					holder[ev.Shard] = w
+					held[w]++
+				} else {
+					delete(holder, ev.Shard)
+					held[w]--
+				}
+			}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for _, err := range c.Records(ctx) {
+					if err != nil {
+						t.Error(err)
+					}
+				}
+			}()
+			time.Sleep(5 * time.Second) // fake time: the first worker grabs everything
+		}
+		time.Sleep(30 * time.Second)
+		synctest.Wait()
+		mu.Lock()
+		total := 0
+		for _, w := range []string{"w0", "w1", "w2"} {
+			if n := held[w]; n < 1 || n > 2 {
+				t.Errorf("%s holds %d shards, want 1 or 2 (%v)", w, n, held)
+			}
+			total += held[w]
+		}
+		if total != 4 {
+			t.Errorf("%d shards held, want 4 (%v)", total, held)
+		}
+		mu.Unlock()
+		cancel()
+		wg.Wait()
 	})
 }
