@@ -62,13 +62,22 @@ func BenchmarkHandle(b *testing.B) {
 	}
 }
 
-// BenchmarkKPLAggregate is the WASM side of the WASM-vs-native comparison;
-// the native side is BenchmarkAggregateNative in plugins/examples/kpl.
+// BenchmarkKPLAggregate compares the WASM KPL aggregator, sandboxed and
+// trusted, with core/records' native KPLAggregator on 500 records of 1 KB.
 func BenchmarkKPLAggregate(b *testing.B) {
 	in := make([]records.UserRecord, 500)
 	for i := range in {
 		in[i] = records.UserRecord{PartitionKey: fmt.Sprintf("pk-%d", i%50), Data: make([]byte, 1000)}
 	}
+	b.Run("native", func(b *testing.B) {
+		b.ReportAllocs()
+		b.SetBytes(500 * 1000)
+		for b.Loop() {
+			if _, err := (records.KPLAggregator{}).Aggregate(context.Background(), in, records.MaxRecordSize); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	for _, m := range modes() {
 		p := load(b, build(b, "plugins/examples/kpl"), m.opts...)
 		a, _ := p.Aggregator()
@@ -84,13 +93,28 @@ func BenchmarkKPLAggregate(b *testing.B) {
 	}
 }
 
-// BenchmarkMsgpackSerialize is the WASM side of the msgpack comparison; the
-// native side is BenchmarkSerializeNative in plugins/examples/msgpack.
+// BenchmarkMsgpackSerialize compares the WASM msgpack serializer (which
+// transcodes the items' JSON) with core/records' native MsgpackSerializer.
 func BenchmarkMsgpackSerialize(b *testing.B) {
 	items := make([]any, 500)
 	for i := range items {
 		items[i] = json.RawMessage(fmt.Sprintf(`{"id":%d,"user":"u%d","score":0.672387,"tags":["b","c"],"text":"é✓é✓é✓é✓","nested":{"k":760360219,"n":null,"t":true}}`, i, i%50))
 	}
+	native := make([]any, len(items))
+	for i, it := range items {
+		if err := json.Unmarshal(it.(json.RawMessage), &native[i]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.Run("native", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			if _, err := (records.MsgpackSerializer{}).Serialize(context.Background(), native); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(items)), "ns/item")
+	})
 	for _, m := range modes() {
 		p := load(b, build(b, "plugins/examples/msgpack"), m.opts...)
 		s, _ := p.Serializer()
@@ -146,6 +170,11 @@ func BenchmarkCompile(b *testing.B) {
 			}
 		})
 		// Load = cached compile + checks + first instance (the cold-start cost).
+		if p, err := host.Load(ctx, path, host.WithCacheDir(dir)); err != nil {
+			b.Fatal(err)
+		} else {
+			p.Close(ctx)
+		}
 		b.Run(name+"/load-cached", func(b *testing.B) {
 			for b.Loop() {
 				p, err := host.Load(ctx, path, host.WithCacheDir(dir))

@@ -54,7 +54,9 @@ func readModule(path string) ([]byte, error) {
 
 // Compile compiles the plugin at wasmPath into the on-disk compilation cache
 // in cacheDir, so that a later Load with WithCacheDir(cacheDir) skips
-// compilation (for example in a Lambda image built ahead of time).
+// compilation (for example in a Lambda image built ahead of time). Sandboxed
+// and trusted modes compile to different code (the sandbox adds termination
+// checks), so both are cached.
 func Compile(ctx context.Context, wasmPath, cacheDir string) error {
 	code, err := readModule(wasmPath)
 	if err != nil {
@@ -64,12 +66,25 @@ func Compile(ctx context.Context, wasmPath, cacheDir string) error {
 	if err != nil {
 		return &Error{Plugin: wasmPath, Op: "compile", Err: err}
 	}
-	r := wazero.NewRuntimeWithConfig(ctx, wazero.NewRuntimeConfig().WithCompilationCache(cache))
-	defer r.Close(ctx)
-	if _, err := r.CompileModule(ctx, code); err != nil {
-		return &Error{Plugin: wasmPath, Op: "compile", Err: fmt.Errorf("%w: %v", ErrInvalidModule, err)}
+	for _, sandboxed := range []bool{true, false} {
+		r := wazero.NewRuntimeWithConfig(ctx, runtimeConfig(sandboxed, 0).WithCompilationCache(cache))
+		_, err := r.CompileModule(ctx, code)
+		r.Close(ctx)
+		if err != nil {
+			return &Error{Plugin: wasmPath, Op: "compile", Err: fmt.Errorf("%w: %v", ErrInvalidModule, err)}
+		}
 	}
 	return nil
+}
+
+// runtimeConfig is the wazero configuration of a plugin; Compile and Load
+// must agree on everything that changes the compiled code.
+func runtimeConfig(sandboxed bool, memoryPages uint32) wazero.RuntimeConfig {
+	rc := wazero.NewRuntimeConfig().WithCloseOnContextDone(sandboxed)
+	if memoryPages > 0 {
+		rc = rc.WithMemoryLimitPages(memoryPages)
+	}
+	return rc
 }
 
 // Plugin is a loaded plugin: one compiled module and a bounded pool of
@@ -122,7 +137,7 @@ func Load(ctx context.Context, path string, opts ...Option) (*Plugin, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc := wazero.NewRuntimeConfig().WithMemoryLimitPages(cfg.memoryPages).WithCloseOnContextDone(!cfg.trusted)
+	rc := runtimeConfig(!cfg.trusted, cfg.memoryPages)
 	if cfg.cacheDir != "" {
 		cache, err := cacheFor(cfg.cacheDir)
 		if err != nil {

@@ -355,3 +355,41 @@ func TestMemoryLimit(t *testing.T) {
 		t.Fatalf("%v %+v", err, out.Results)
 	}
 }
+
+// TestCompileFillsCacheForLoad: after Compile, Load in either mode finds
+// the compiled code in the cache directory instead of compiling again.
+func TestCompileFillsCacheForLoad(t *testing.T) {
+	ctx := context.Background()
+	path := build(t, "plugins/examples/enrich")
+	dir := t.TempDir()
+	if err := host.Compile(ctx, path, dir); err != nil {
+		t.Fatal(err)
+	}
+	countFiles := func() int {
+		n := 0
+		filepath.WalkDir(dir, func(_ string, d os.DirEntry, _ error) error {
+			if d != nil && !d.IsDir() {
+				n++
+			}
+			return nil
+		})
+		return n
+	}
+	before := countFiles()
+	if before < 2 {
+		t.Fatalf("Compile cached %d entries, want one per mode", before)
+	}
+	for _, opts := range [][]host.Option{{host.WithCacheDir(dir)}, {host.WithCacheDir(dir), host.WithTrusted()}} {
+		p, err := host.Load(ctx, path, opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Close(ctx)
+	}
+	if after := countFiles(); after != before {
+		t.Fatalf("Load compiled again: %d cache entries after Compile, %d after Load", before, after)
+	}
+	if err := host.Compile(ctx, filepath.Join(dir, "missing.wasm"), dir); !errors.Is(err, host.ErrNotFound) {
+		t.Fatalf("missing file: %v", err)
+	}
+}

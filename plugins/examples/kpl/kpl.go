@@ -61,44 +61,47 @@ func recordSize(pkIdx uint64, ehk bool, ehkIdx uint64, dataLen int) int {
 	return n + 1 + protowire.SizeBytes(dataLen)
 }
 
-// cost returns the estimated and the exact growth of the protobuf if r were
-// added.
+// cost returns the estimated (reference accounting) and the exact growth of
+// the protobuf if r were added. The reference counts a table entry for each
+// key and indexes as large as the tables, whether or not the keys are
+// already in them.
 func (a *aggregator) cost(r *UserRecord) (estimate, exact int) {
+	hasEHK := r.ExplicitHashKey != ""
+	estimate = tableEntry(r.PartitionKey)
+	if hasEHK {
+		estimate += tableEntry(r.ExplicitHashKey)
+	}
+	inner := recordSize(uint64(len(a.pkOrder)), hasEHK, uint64(len(a.ehkOrder)), len(r.Data))
+	estimate += 1 + protowire.SizeBytes(inner)
+
 	pkIdx, havePK := a.pks[r.PartitionKey]
 	if !havePK {
 		pkIdx = uint64(len(a.pkOrder))
-	}
-	estimate += tableEntry(r.PartitionKey)
-	if !havePK {
 		exact += tableEntry(r.PartitionKey)
 	}
-	hasEHK := r.ExplicitHashKey != ""
 	var ehkIdx uint64
 	if hasEHK {
 		var have bool
-		ehkIdx, have = a.ehks[r.ExplicitHashKey]
-		if !have {
+		if ehkIdx, have = a.ehks[r.ExplicitHashKey]; !have {
 			ehkIdx = uint64(len(a.ehkOrder))
 			exact += tableEntry(r.ExplicitHashKey)
 		}
-		estimate += tableEntry(r.ExplicitHashKey)
 	}
-	inner := recordSize(pkIdx, hasEHK, ehkIdx, len(r.Data))
-	msg := 1 + protowire.SizeBytes(inner)
-	return estimate + msg, exact + msg
+	inner = recordSize(pkIdx, hasEHK, ehkIdx, len(r.Data))
+	return estimate, exact + 1 + protowire.SizeBytes(inner)
 }
 
-// fits reports whether r can join the current aggregate under maxSize,
-// counting the aggregate's partition key (its first record's) as Kinesis
-// does. Because the estimate never undercounts, data plus partition key of
-// the encoded aggregate stay within maxSize.
+// fits reports whether r can join the current aggregate: under the
+// reference's estimate (which decides where the reference closes a record)
+// and, exactly, with the aggregate's partition key, since Kinesis counts
+// data plus partition key.
 func (a *aggregator) fits(r *UserRecord) bool {
-	est, _ := a.cost(r)
-	pk := r.PartitionKey
-	if len(a.recs) > 0 {
-		pk = a.recs[0].PartitionKey
+	if len(a.recs) == 0 {
+		return true
 	}
-	return len(Magic)+a.estimate+est+digestSize+len(pk) <= a.maxSize
+	est, exact := a.cost(r)
+	return len(Magic)+a.estimate+est+digestSize <= a.maxSize &&
+		len(Magic)+a.size+exact+digestSize+len(a.recs[0].PartitionKey) <= a.maxSize
 }
 
 func (a *aggregator) add(r UserRecord) {
