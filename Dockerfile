@@ -7,6 +7,10 @@
 #   docker run --rm -v $PWD/worker.yaml:/etc/shardwork/worker.yaml:ro -p 9090:9090 shardwork-worker
 
 FROM golang:1.26-bookworm AS build
+# rustc with the wasm32 target builds the Rust example plugin.
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends rustc libstd-rust-dev-wasm32 lld >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
@@ -15,7 +19,7 @@ ARG VERSION=
 # The same make targets as CI and local builds.
 RUN make worker plugins VERSION="${VERSION:-$(git describe --tags --always --dirty 2>/dev/null || echo devel)}" \
  && mkdir -p /out/plugins /out/cache \
- && cp plugins/examples/*/*.wasm /out/plugins/ \
+ && cp build/plugins/*.wasm /out/plugins/ \
  && bin/worker plugin compile --plugin-cache-dir /out/cache /out/plugins/*.wasm
 
 FROM gcr.io/distroless/static-debian12:nonroot

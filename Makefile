@@ -19,13 +19,6 @@ build:
 worker:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/worker ./cmd/worker
 
-# The example plugins: plugins/examples/<name>/<name>.wasm.
-plugins:
-	@for d in plugins/examples/*/; do n=$$(basename $$d); \
-		echo "GOOS=wasip1 GOARCH=wasm $(GO) build -buildmode=c-shared -o $$d$$n.wasm ./$$d"; \
-		GOOS=wasip1 GOARCH=wasm $(GO) build -trimpath -buildmode=c-shared -o $$d$$n.wasm ./$$d || exit 1; \
-	done
-
 # Local Kinesis (kinesalite, pinned by package-lock.json) for tests and the demo.
 deps: $(KINESALITE)
 

@@ -195,7 +195,7 @@ func TestExampleConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	text := strings.ReplaceAll(string(raw), "plugins/examples/enrich/enrich.wasm", enrich)
+	text := strings.ReplaceAll(string(raw), "build/plugins/enrich.wasm", enrich)
 	cfg := writeFile(t, "worker.yaml", text)
 	r := worker(t, nil, nil, "run", "--config", cfg, "--check", "--plugin-cache-dir", t.TempDir())
 	mustOK(t, r, "run --check of the example config")
