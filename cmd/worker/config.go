@@ -67,6 +67,7 @@ var (
 	optAtTimestamp  = &option{key: "at_timestamp", usage: "start time for AT_TIMESTAMP (RFC 3339 or Unix seconds); implies AT_TIMESTAMP", kind: kTime}
 	optCacheDir     = &option{key: "plugin_cache_dir", usage: "plugin compilation cache directory", def: defaultCacheDir()}
 	optCallTimeout  = &option{key: "plugin_call_timeout", usage: "deadline of one plugin call (one batch) in sandboxed mode (default 5s)", kind: kDuration, min: int64(time.Millisecond)}
+	optTrusted      = &option{key: "plugin_trusted", usage: "run plugins without the per-call deadline (only for vetted plugins: faster, but a runaway plugin cannot be stopped)", def: "false", kind: kBool}
 	optMeta         = &option{key: "meta", usage: "print metadata (shard, sequence, sub-sequence, partition key, arrival time) with each record", def: "false", kind: kBool}
 	optHeartbeat    = &option{key: "heartbeat_frequency", usage: "how often leases are renewed", def: "", kind: kDuration, min: int64(time.Millisecond)}
 	optSession      = &option{key: "session_timeout", usage: "a lease not renewed for this long may be taken over", def: "", kind: kDuration, min: int64(time.Millisecond)}

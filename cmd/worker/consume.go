@@ -23,10 +23,10 @@ var (
 )
 
 var consumerOptions = []*option{optCheckpointer, optRedisURL, optApp, optIterator, optAtTimestamp, optHeartbeat,
-	optSession, optSleepCaughtUp, optFetchRate, optRecordLimit, optCacheDir, optCallTimeout, optDrain}
+	optSession, optSleepCaughtUp, optFetchRate, optRecordLimit, optCacheDir, optCallTimeout, optTrusted, optDrain}
 
 func init() {
-	registerKeys(optHandler, optOutputStream, optOutputProc, optMaxRecords, optIdleExit, optMaxBatch, optCallTimeout)
+	registerKeys(optHandler, optOutputStream, optOutputProc, optMaxRecords, optIdleExit, optMaxBatch, optCallTimeout, optTrusted)
 	registerKeys(consumerOptions...)
 }
 
@@ -147,7 +147,7 @@ func (c *cli) consume(ctx context.Context, args []string) error {
 	flushErr := out.Flush()
 	outMu.Unlock()
 	pipeErr := p.close(dctx)
-	if errors.Is(runErr, shards.ErrClosed) || errors.Is(runErr, context.Canceled) && why != "" {
+	if errors.Is(runErr, shards.ErrClosed) || errors.Is(runErr, errLimitReached) || errors.Is(runErr, context.Canceled) && why != "" {
 		runErr = nil
 	}
 	st := p.consumer.Stats()

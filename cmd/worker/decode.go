@@ -94,7 +94,7 @@ func parseDecodeInput(data []byte, format, partitionKey string) ([]records.Recor
 }
 
 func (c *cli) decode(ctx context.Context, args []string) error {
-	cfg, err := c.loadConfig("decode", args, optProcessor, optInput, optMeta, optDecodeFormat, optRaw, optPartitionKey, optCacheDir, optCallTimeout)
+	cfg, err := c.loadConfig("decode", args, optProcessor, optInput, optMeta, optDecodeFormat, optRaw, optPartitionKey, optCacheDir, optCallTimeout, optTrusted)
 	if err != nil {
 		return err
 	}

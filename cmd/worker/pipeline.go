@@ -296,6 +296,9 @@ func handlerConfig(s *pipelineSpec) ([]byte, error) {
 	return b, nil
 }
 
+// errLimitReached fails batches delivered after the record limit.
+var errLimitReached = errors.New("record limit reached")
+
 func orFlags(where string) string {
 	if where == "" {
 		return "flags"
@@ -312,6 +315,12 @@ func (p *pipeline) Handle(ctx context.Context, recs []records.Record) (records.H
 	limit := false
 	if p.max > 0 {
 		remaining := p.max - p.count.Load()
+		if remaining <= 0 {
+			// Past the limit while the consumer closes: a batch error leaves
+			// these records unfinished (never checkpointed), whatever the
+			// retry policy would do with per-record verdicts.
+			return records.HandlerOutput{}, errLimitReached
+		}
 		if remaining <= int64(n) {
 			n, limit = int(max(remaining, 0)), true
 		}

@@ -20,7 +20,7 @@ var (
 	optPluginKind   = &option{key: "kind", usage: "fail unless the plugin is this kind: serializer, aggregator or handler", kind: kEnum, enum: []string{"serializer", "aggregator", "handler"}}
 )
 
-func init() { registerKeys(optPluginConfig, optPluginKind, optCacheDir, optCallTimeout) }
+func init() { registerKeys(optPluginConfig, optPluginKind, optCacheDir, optCallTimeout, optTrusted) }
 
 func (c *cli) plugin(ctx context.Context, args []string) error {
 	if len(args) == 0 {
@@ -30,11 +30,11 @@ func (c *cli) plugin(ctx context.Context, args []string) error {
 	var opts []*option
 	switch sub {
 	case "check":
-		opts = []*option{optPluginConfig, optPluginKind, optCacheDir, optCallTimeout}
+		opts = []*option{optPluginConfig, optPluginKind, optCacheDir, optCallTimeout, optTrusted}
 	case "describe":
 		opts = []*option{optPluginConfig, optCacheDir}
 	case "compile":
-		opts = []*option{optCacheDir, optPluginConfig, optCallTimeout}
+		opts = []*option{optCacheDir, optPluginConfig, optCallTimeout, optTrusted}
 	default:
 		return usagef("plugin: unknown subcommand %q (want check, describe or compile)", sub)
 	}
@@ -65,10 +65,12 @@ func (c *cli) plugin(ctx context.Context, args []string) error {
 			return badValue("plugin_cache_dir", dir, cfg.from("plugin_cache_dir"), err.Error())
 		}
 		for _, path := range cfg.args {
-			// Loading compiles with exactly the runtime settings later loads
-			// use (memory limit, sandboxing), so the cache entry it writes is
-			// the one they look up; it also checks the plugin.
+			// Compile caches the code of both the sandboxed and the trusted
+			// mode; the load then checks the plugin (from the cache).
 			start := time.Now()
+			if err := host.Compile(ctx, path, dir); err != nil {
+				return usagef("plugin %s: %s", path, pluginProblem(err))
+			}
 			p, err := c.loadPlugin(ctx, cfg, "plugin", path, path, "argument", pcfg, log)
 			if err != nil {
 				return err

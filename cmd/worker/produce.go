@@ -88,7 +88,7 @@ type produceSummary struct {
 
 func (c *cli) produce(ctx context.Context, args []string) error {
 	opts := append([]*option{optStream, optInput, optProcessor, optPKField, optCreateStream, optShards,
-		optProgress, optSummary, optDrain, optCacheDir, optCallTimeout}, producerOptions...)
+		optProgress, optSummary, optDrain, optCacheDir, optCallTimeout, optTrusted}, producerOptions...)
 	cfg, err := c.loadConfig("produce", args, opts...)
 	if err != nil {
 		return err

@@ -27,6 +27,9 @@ func (c *cli) loadPlugin(ctx context.Context, cfg *config, key, value, path, fro
 		}
 		opts = append(opts, host.WithCacheDir(dir))
 	}
+	if cfg.bool("plugin_trusted") {
+		opts = append(opts, host.WithTrusted())
+	}
 	if cfg.isSet("plugin_call_timeout") {
 		opts = append(opts, host.WithCallTimeout(cfg.dur("plugin_call_timeout")))
 	}
