@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -12,6 +13,7 @@ import (
 
 var (
 	optHandler       = &option{key: "handler", usage: "record handler plugin (.wasm) to run on each batch"}
+	optHandlerConfig = &option{key: "handler_config", usage: "JSON configuration given to the handler plugin's init"}
 	optOutputStream  = &option{key: "output_stream", usage: "stream to put the handler's emitted records into (without a handler: a copy of every record)"}
 	optOutputProc    = &option{key: "output_processor", usage: "processor of the output stream (default: --processor)"}
 	optMaxRecords    = &option{key: "max_records", usage: "stop after this many records (0: no limit)", def: "0", kind: kInt, min: 0}
@@ -26,7 +28,7 @@ var consumerOptions = []*option{optCheckpointer, optRedisURL, optApp, optIterato
 	optSession, optSleepCaughtUp, optFetchRate, optRecordLimit, optCacheDir, optCallTimeout, optTrusted, optDrain}
 
 func init() {
-	registerKeys(optHandler, optOutputStream, optOutputProc, optMaxRecords, optIdleExit, optMaxBatch, optCallTimeout, optTrusted)
+	registerKeys(optHandler, optHandlerConfig, optOutputStream, optOutputProc, optMaxRecords, optIdleExit, optMaxBatch, optCallTimeout, optTrusted)
 	registerKeys(consumerOptions...)
 }
 
@@ -44,7 +46,7 @@ func specFromFlags(cfg *config, stream string) pipelineSpec {
 }
 
 func (c *cli) consume(ctx context.Context, args []string) error {
-	opts := append([]*option{optStream, optProcessor, optHandler, optOutputStream, optOutputProc, optMaxRecords,
+	opts := append([]*option{optStream, optProcessor, optHandler, optHandlerConfig, optOutputStream, optOutputProc, optMaxRecords,
 		optIdleExit, optMeta, optMaxBatch}, append(consumerOptions, producerOptions...)...)
 	cfg, err := c.loadConfig("consume", args, opts...)
 	if err != nil {
@@ -56,6 +58,11 @@ func (c *cli) consume(ctx context.Context, args []string) error {
 	}
 	log := c.newLogger(cfg)
 	spec := specFromFlags(cfg, stream)
+	if hc := cfg.str("handler_config"); hc != "" {
+		if err := json.Unmarshal([]byte(hc), &spec.HandlerConfig); err != nil {
+			return badValue("handler_config", hc, cfg.from("handler_config"), "not a JSON object")
+		}
+	}
 	maxRecords := int64(cfg.int("max_records"))
 	if maxRecords > 0 && (spec.MaxBatchSize == 0 || int64(spec.MaxBatchSize) > maxRecords) && maxRecords < 500 {
 		spec.MaxBatchSize = int(maxRecords)

@@ -228,3 +228,60 @@ func TestConsumeAtTimestampAndProgress(t *testing.T) {
 		t.Fatalf("from %s: %s", mid, diffMultisets(multiset(lines), multiset(got)))
 	}
 }
+
+// TestConsumeResumesFromRedisCheckpoint reads a stream in three runs of
+// --max-records under one app name with Redis checkpoints, the middle one
+// through a handler plugin: together they give every record once, in order.
+func TestConsumeResumesFromRedisCheckpoint(t *testing.T) {
+	e := harness.Kinesis(t)
+	rds := harness.Redis(t)
+	env := append(kinesisEnv(e), "REDIS_URL="+rds.URL)
+	stream := e.NewStream(t, 1)
+	lines := testLines(300, 60)
+	mustOK(t, worker(t, env, nil, "produce", "--stream", stream, "--input", writeLines(t, lines), "--processor", "jsonlines"), "produce")
+	app := harness.UniqueName(t)
+	enrich := examplePlugin(t, "enrich")
+	var got []string
+	for i, n := range []string{"100", "150", "50"} {
+		args := []string{"consume", "--stream", stream, "--processor", "jsonlines", "--checkpointer", "redis",
+			"--app", app, "--max-records", n, "--idle-exit", "20s"}
+		if i == 1 {
+			// The middle run goes through a handler plugin that emits every
+			// record (with fields added): the records past the limit in its
+			// last batch must stay unfinished.
+			args = append(args, "--handler", enrich, "--handler-config", `{"route_field":"","skip_field":""}`, "--max-batch-size", "64")
+		}
+		r := worker(t, env, nil, args...)
+		mustOK(t, r, "consume run "+strconv.Itoa(i))
+		out := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		if strconv.Itoa(len(out)) != n {
+			t.Fatalf("run %d printed %d records, want %s", i, len(out), n)
+		}
+		if i == 1 {
+			for j, l := range out {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(l), &m); err != nil || m["_shard"] == nil {
+					t.Fatalf("handler output %q: %v", l, err)
+				}
+				delete(m, "_shard")
+				delete(m, "_sequence")
+				delete(m, "_subsequence")
+				delete(m, "_partition_key")
+				delete(m, "_arrival")
+				b, _ := json.Marshal(m)
+				out[j] = string(b)
+			}
+		}
+		got = append(got, out...)
+	}
+	if !slices.Equal(got, lines) {
+		t.Fatalf("three runs gave %d records; not the stream in order once: %s", len(got), diffMultisets(multiset(lines), multiset(got)))
+	}
+	// A fourth run finds nothing left and stops when idle.
+	r := worker(t, env, nil, "consume", "--stream", stream, "--processor", "jsonlines", "--checkpointer", "redis",
+		"--app", app, "--idle-exit", "1s")
+	mustOK(t, r, "consume after the end")
+	if r.stdout != "" {
+		t.Fatalf("fourth run printed %q", r.stdout)
+	}
+}
