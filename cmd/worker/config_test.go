@@ -200,3 +200,52 @@ func TestUnknownCommand(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
 }
+
+// FuzzParseDecodeInput: any input is either decoded into records or
+// rejected with an error, never a panic; a raw payload is kept whole.
+func FuzzParseDecodeInput(f *testing.F) {
+	f.Add([]byte(`{"Records":[{"eventID":"shardId-1:2","kinesis":{"partitionKey":"k","sequenceNumber":"2","data":"aGk=","approximateArrivalTimestamp":1.5}}]}`), "auto")
+	f.Add([]byte(`{"Records":[{}]}`), "lambda")
+	f.Add([]byte("\xf3\x89\x9a\xc2 raw"), "raw")
+	f.Fuzz(func(t *testing.T, data []byte, format string) {
+		recs, err := parseDecodeInput(data, format, "pk")
+		if err != nil {
+			return
+		}
+		if format == "raw" && (len(recs) != 1 || !bytes.Equal(recs[0].Data, data)) {
+			t.Fatalf("raw input not kept whole: %d records", len(recs))
+		}
+	})
+}
+
+// FuzzConfigFile: any YAML file is either accepted or rejected with a
+// usage error, never a panic.
+func FuzzConfigFile(f *testing.F) {
+	f.Add("stream: s\nshards: 2\n")
+	f.Add("pipelines:\n  - name: a\n    stream: s\n    handler_config: {a: [1, 2]}\n")
+	f.Add("- a\n- b\n")
+	f.Add("log_level: [x]\n")
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, content string) {
+		p := filepath.Join(dir, "f.yaml")
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		c, _, _ := testCLI(nil)
+		cfg, err := c.loadConfig("run", []string{"--config", p}, optStream, optShards, optListen)
+		if err != nil {
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("not a usage error: %v", err)
+			}
+			return
+		}
+		var specs []pipelineSpec
+		if err := cfg.decodePipelines(&specs, pipelineKeys); err != nil {
+			var ue *usageError
+			if !errors.As(err, &ue) {
+				t.Fatalf("pipelines: not a usage error: %v", err)
+			}
+		}
+	})
+}
