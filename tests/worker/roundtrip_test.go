@@ -1,15 +1,18 @@
 package worker_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -283,5 +286,54 @@ func TestConsumeResumesFromRedisCheckpoint(t *testing.T) {
 	mustOK(t, r, "consume after the end")
 	if r.stdout != "" {
 		t.Fatalf("fourth run printed %q", r.stdout)
+	}
+}
+
+// TestConsumeSIGTERM stops a long-running consume with SIGTERM: it exits 0
+// after a final checkpoint, and the next run under the same app resumes
+// after the last printed record.
+func TestConsumeSIGTERM(t *testing.T) {
+	e := harness.Kinesis(t)
+	rds := harness.Redis(t)
+	env := append(kinesisEnv(e), "REDIS_URL="+rds.URL)
+	stream := e.NewStream(t, 1)
+	lines := testLines(50, 40)
+	mustOK(t, worker(t, env, nil, "produce", "--stream", stream, "--input", writeLines(t, lines), "--processor", "jsonlines"), "produce")
+	app := harness.UniqueName(t)
+	cmd := exec.Command(workerBin, "consume", "--stream", stream, "--processor", "jsonlines", "--checkpointer", "redis", "--app", app)
+	cmd.Env = append(baseEnv(), env...)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stdout)
+	var got []string
+	for len(got) < len(lines) && sc.Scan() {
+		got = append(got, sc.Text())
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for sc.Scan() {
+		got = append(got, sc.Text())
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("consume after SIGTERM: %v\n%s", err, stderr.String())
+	}
+	if !slices.Equal(got, lines) {
+		t.Fatalf("printed %d records before SIGTERM, want the %d produced", len(got), len(lines))
+	}
+	more := testLines(60, 40)[50:]
+	mustOK(t, worker(t, env, []byte(strings.Join(more, "\n")+"\n"), "produce", "--stream", stream, "--processor", "jsonlines"), "produce more")
+	r := worker(t, env, nil, "consume", "--stream", stream, "--processor", "jsonlines", "--checkpointer", "redis",
+		"--app", app, "--idle-exit", "2s")
+	mustOK(t, r, "consume again")
+	if next := strings.Split(strings.TrimSpace(r.stdout), "\n"); !slices.Equal(next, more) {
+		t.Fatalf("resumed with %d records (%.60q...), want the 10 new ones", len(next), next)
 	}
 }
