@@ -1,14 +1,19 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/shardwork/shardwork/core/checkpoint"
+	"github.com/shardwork/shardwork/core/kinesisapi"
 	"github.com/shardwork/shardwork/core/records"
 	"github.com/shardwork/shardwork/core/shards"
 )
@@ -23,6 +28,7 @@ type metrics struct {
 	callErrors  *prometheus.CounterVec
 	results     *prometheus.CounterVec
 	lagMs       *prometheus.GaugeVec
+	ageMs       *prometheus.GaugeVec
 	leaseEvents *prometheus.CounterVec
 
 	mu        sync.Mutex
@@ -42,12 +48,15 @@ func newMetrics() *metrics {
 		Name: "shardwork_handler_results_total", Help: "Per-record handler verdicts.",
 	}, []string{"pipeline", "status"})
 	m.lagMs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "shardwork_consumer_lag_ms", Help: "Milliseconds between the newest handled record's arrival in Kinesis and its handling, per shard.",
+		Name: "shardwork_consumer_lag_ms", Help: "How far behind the tip of the shard the last read was (GetRecords MillisBehindLatest).",
+	}, []string{"pipeline", "shard"})
+	m.ageMs = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "shardwork_consumer_record_age_ms", Help: "Milliseconds between the newest handled record's arrival in Kinesis and its handling, per shard.",
 	}, []string{"pipeline", "shard"})
 	m.leaseEvents = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "shardwork_lease_events_total", Help: "Leases acquired, released and lost.",
 	}, []string{"pipeline", "event"})
-	m.reg.MustRegister(m.callSeconds, m.callErrors, m.results, m.lagMs, m.leaseEvents, m,
+	m.reg.MustRegister(m.callSeconds, m.callErrors, m.results, m.lagMs, m.ageMs, m.leaseEvents, m,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -93,7 +102,7 @@ func (pm *pipelineMetrics) observeBatch(recs []records.Record, res []records.Res
 		}
 	}
 	for shard, t := range newest {
-		pm.m.lagMs.WithLabelValues(pm.name, shard).Set(float64(now.Sub(t).Milliseconds()))
+		pm.m.ageMs.WithLabelValues(pm.name, shard).Set(float64(now.Sub(t).Milliseconds()))
 	}
 }
 
@@ -112,6 +121,7 @@ func (pm *pipelineMetrics) onLease(ev shards.LeaseEvent) {
 	pm.m.leaseEvents.WithLabelValues(pm.name, event).Inc()
 	if !ev.Acquired {
 		pm.m.lagMs.DeleteLabelValues(pm.name, ev.Shard)
+		pm.m.ageMs.DeleteLabelValues(pm.name, ev.Shard)
 	}
 }
 
@@ -204,4 +214,58 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(dProdQueue, prometheus.GaugeValue, float64(ps.QueueDepth), ol...)
 		}
 	}
+}
+
+// lagClient is the consumer's Kinesis client with an eye on GetRecords: it
+// follows each shard's iterator chain (GetShardIterator names the shard,
+// every NextShardIterator continues it) to report MillisBehindLatest per
+// shard. Safe for concurrent use.
+type lagClient struct {
+	kinesisapi.Client
+	pm *pipelineMetrics
+
+	mu      sync.Mutex
+	shardOf map[string]string // iterator → shard
+}
+
+func newLagClient(c kinesisapi.Client, pm *pipelineMetrics) *lagClient {
+	return &lagClient{Client: c, pm: pm, shardOf: map[string]string{}}
+}
+
+// maxTrackedIterators bounds the map against iterators the consumer
+// abandoned (expired, or shards it stopped reading).
+const maxTrackedIterators = 4096
+
+func (c *lagClient) GetShardIterator(ctx context.Context, in *kinesis.GetShardIteratorInput, opts ...func(*kinesis.Options)) (*kinesis.GetShardIteratorOutput, error) {
+	out, err := c.Client.GetShardIterator(ctx, in, opts...)
+	if err == nil && out.ShardIterator != nil {
+		c.mu.Lock()
+		if len(c.shardOf) >= maxTrackedIterators {
+			clear(c.shardOf)
+		}
+		c.shardOf[*out.ShardIterator] = aws.ToString(in.ShardId)
+		c.mu.Unlock()
+	}
+	return out, err
+}
+
+func (c *lagClient) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, opts ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {
+	out, err := c.Client.GetRecords(ctx, in, opts...)
+	if err != nil {
+		return out, err // a retry reuses the same iterator
+	}
+	it := aws.ToString(in.ShardIterator)
+	c.mu.Lock()
+	shard, ok := c.shardOf[it]
+	if ok {
+		delete(c.shardOf, it)
+		if out.NextShardIterator != nil {
+			c.shardOf[*out.NextShardIterator] = shard
+		}
+	}
+	c.mu.Unlock()
+	if ok && out.MillisBehindLatest != nil {
+		c.pm.m.lagMs.WithLabelValues(c.pm.name, shard).Set(float64(*out.MillisBehindLatest))
+	}
+	return out, err
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/shardwork/shardwork/core/batch"
 	"github.com/shardwork/shardwork/core/checkpoint"
+	"github.com/shardwork/shardwork/core/kinesisapi"
 	"github.com/shardwork/shardwork/core/records"
 	"github.com/shardwork/shardwork/core/shards"
 )
@@ -275,7 +276,11 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	if p.metrics != nil {
 		opts = append(opts, shards.OnLease(p.metrics.onLease))
 	}
-	cons, err := shards.New(cl, s.Stream, opts...)
+	var kc kinesisapi.Client = cl
+	if p.metrics != nil {
+		kc = newLagClient(cl, p.metrics)
+	}
+	cons, err := shards.New(kc, s.Stream, opts...)
 	if err != nil {
 		return nil, &usageError{fmt.Errorf("invalid config: %s: %w", orFlags(s.where), err)}
 	}

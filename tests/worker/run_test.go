@@ -132,7 +132,7 @@ func TestRunTwoWorkersHandover(t *testing.T) {
 	fams := b.scrape()
 	for _, name := range []string{"shardwork_consumer_records_total", "shardwork_consumer_bytes_total",
 		"shardwork_consumer_get_records_calls_total", "shardwork_producer_records_total", "shardwork_leases_held",
-		"shardwork_lease_events_total", "shardwork_consumer_lag_ms", "go_goroutines"} {
+		"shardwork_lease_events_total", "shardwork_consumer_lag_ms", "shardwork_consumer_record_age_ms", "go_goroutines", "process_resident_memory_bytes"} {
 		if _, ok := fams[name]; !ok {
 			t.Errorf("/metrics lacks %s", name)
 		}
@@ -142,6 +142,11 @@ func TestRunTwoWorkersHandover(t *testing.T) {
 	}
 	if v, _ := metricValue(fams, "shardwork_lease_events_total", map[string]string{"pipeline": "copy", "event": "acquired"}); v < 4 {
 		t.Errorf("acquired lease events = %v, want ≥ 4", v)
+	}
+	if f := fams["shardwork_consumer_lag_ms"]; f == nil || len(f.Metric) != 4 {
+		t.Errorf("shardwork_consumer_lag_ms: want one series per shard, got %v", f)
+	} else if v, _ := metricValue(fams, "shardwork_consumer_lag_ms", nil); v != 0 {
+		t.Errorf("caught up, yet shardwork_consumer_lag_ms sums to %v", v)
 	}
 	if v, _ := metricValue(fams, "shardwork_producer_failures_total", nil); v != 0 {
 		t.Errorf("producer failures = %v", v)
