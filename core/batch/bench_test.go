@@ -16,6 +16,7 @@ func BenchmarkProducerPipeline(b *testing.B) {
 		for _, ordered := range []bool{true, false} {
 			b.Run(fmt.Sprintf("%s/OrderPerKey=%v", proc.Name, ordered), func(b *testing.B) {
 				f := newFake(testStream, 4)
+				f.discard = true
 				p, err := Open(b.Context(), f, testStream, WithProcessor(proc), OrderPerKey(ordered),
 					PutRateLimit(1<<30), BandwidthLimit(1<<30), MaxQueueSize(100000))
 				if err != nil {

@@ -52,6 +52,8 @@ type fakeKinesis struct {
 	// latency delays every PutRecords call before the fake looks at it,
 	// plus a random part up to jitter.
 	latency, jitter time.Duration
+	// discard keeps no records (benchmarks).
+	discard bool
 	// wrongShard reports every record on a shard id nobody predicted.
 	wrongShard bool
 }
@@ -214,7 +216,9 @@ func (f *fakeKinesis) PutRecords(ctx context.Context, in *kinesis.PutRecordsInpu
 			out.Records = append(out.Records, types.PutRecordsResultEntry{ErrorCode: aws.String(code), ErrorMessage: aws.String(code + " for shard " + s.ID)})
 			continue
 		}
-		f.recs[s.ID] = append(f.recs[s.ID], stored{pk: aws.ToString(e.PartitionKey), data: e.Data, at: now})
+		if !f.discard {
+			f.recs[s.ID] = append(f.recs[s.ID], stored{pk: aws.ToString(e.PartitionKey), data: e.Data, at: now})
+		}
 		id := s.ID
 		if f.wrongShard {
 			id = "shardId-elsewhere"

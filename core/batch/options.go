@@ -207,7 +207,9 @@ func Backoff(base, max time.Duration) Option {
 	}
 }
 
-// MaxInFlight bounds concurrent PutRecords calls (default 4).
+// MaxInFlight bounds concurrent PutRecords calls (default 4). It also
+// bounds throughput to MaxInFlight × BatchSize records per round trip:
+// raise it for streams of many shards or when calls are slow.
 func MaxInFlight(n int) Option {
 	return func(c *config) {
 		if n < 1 {
