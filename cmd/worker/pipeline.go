@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
 	"github.com/redis/go-redis/v9"
 
@@ -204,13 +205,19 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 		}
 	}()
 	if s.Stream == "" {
-		return nil, usagef("%s: no stream given", orFlags(s.where))
+		return nil, usagef("%sno stream given", prefix(s.where))
 	}
 	if s.App == "" {
-		return nil, usagef("%s: no app given", orFlags(s.where))
+		return nil, usagef("%sno app given", prefix(s.where))
 	}
 	if s.Processor == "" {
 		s.Processor = "json"
+	}
+	if _, err := cl.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.Stream)}); err != nil {
+		if kinesisapi.IsNotFound(err) {
+			return nil, fmt.Errorf("%sstream %s not found", prefix(s.where), s.Stream)
+		}
+		return nil, fmt.Errorf("%sdescribe stream %s: %w", prefix(s.where), s.Stream, err)
 	}
 	proc, cl1, err := c.processorByName(ctx, cfg, s.key("processor"), s.Processor, s.fromOf("processor"), p.log)
 	if err != nil {
@@ -255,11 +262,11 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 		}))
 		out, err := batch.New(cl, s.OutputStream, popts...)
 		if err != nil {
-			return nil, &usageError{fmt.Errorf("invalid config: %s: %w", orFlags(s.where), err)}
+			return nil, &usageError{fmt.Errorf("invalid config: %s%w", prefix(s.where), err)}
 		}
 		if err := out.Start(ctx); err != nil {
 			if errors.Is(err, batch.ErrStreamNotFound) {
-				return nil, fmt.Errorf("%s: output stream %s not found", orFlags(s.where), s.OutputStream)
+				return nil, fmt.Errorf("%soutput stream %s not found", prefix(s.where), s.OutputStream)
 			}
 			return nil, fmt.Errorf("output stream %s: %w", s.OutputStream, err)
 		}
@@ -282,7 +289,7 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	}
 	cons, err := shards.New(kc, s.Stream, opts...)
 	if err != nil {
-		return nil, &usageError{fmt.Errorf("invalid config: %s: %w", orFlags(s.where), err)}
+		return nil, &usageError{fmt.Errorf("invalid config: %s%w", prefix(s.where), err)}
 	}
 	p.consumer = cons
 	return p, nil
@@ -304,11 +311,13 @@ func handlerConfig(s *pipelineSpec) ([]byte, error) {
 // errLimitReached fails batches delivered after the record limit.
 var errLimitReached = errors.New("record limit reached")
 
-func orFlags(where string) string {
+// prefix names a config file's pipeline at the start of a message ("" for
+// the one consume builds from flags).
+func prefix(where string) string {
 	if where == "" {
-		return "flags"
+		return ""
 	}
-	return where
+	return where + ": "
 }
 
 // Handle is what the consumer calls for each batch: the handler plugin (or

@@ -194,6 +194,15 @@ func TestProduceRejectsAndFails(t *testing.T) {
 	if r.code != 1 || !strings.Contains(r.stderr, "not found (use --create-stream") {
 		t.Fatalf("missing stream: exit %d, stderr %q", r.code, r.stderr)
 	}
+	missing := "no-such-stream-" + harness.UniqueName(t)
+	r = worker(t, env, nil, "consume", "--stream", missing)
+	if r.code != 1 || lastLine(r.stderr) != "worker: stream "+missing+" not found" {
+		t.Fatalf("consume of a missing stream: exit %d, stderr %q", r.code, r.stderr)
+	}
+	r = worker(t, env, nil, "consume", "--stream", stream, "--output-stream", missing)
+	if r.code != 1 || lastLine(r.stderr) != "worker: output stream "+missing+" not found" {
+		t.Fatalf("consume into a missing stream: exit %d, stderr %q", r.code, r.stderr)
+	}
 	// --create-stream makes it.
 	name := harness.UniqueName(t)
 	r = worker(t, env, []byte("{\"a\":1}\n"), "produce", "--stream", name, "--create-stream", "--shards", "2", "--summary", "json")
