@@ -213,12 +213,6 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	if s.Processor == "" {
 		s.Processor = "json"
 	}
-	if _, err := cl.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.Stream)}); err != nil {
-		if kinesisapi.IsNotFound(err) {
-			return nil, fmt.Errorf("%sstream %s not found", prefix(s.where), s.Stream)
-		}
-		return nil, fmt.Errorf("%sdescribe stream %s: %w", prefix(s.where), s.Stream, err)
-	}
 	proc, cl1, err := c.processorByName(ctx, cfg, s.key("processor"), s.Processor, s.fromOf("processor"), p.log)
 	if err != nil {
 		return nil, err
@@ -244,6 +238,7 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	p.store = store
 	p.closers = append(p.closers, cl3)
 
+	var out *batch.Producer
 	if s.OutputStream != "" {
 		oname := s.OutputProcessor
 		ofrom := s.fromOf("output_processor")
@@ -260,10 +255,35 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 			p.outFailed.Add(1)
 			p.log.Error("output record not delivered", "stream", s.OutputStream, "err", f.Error())
 		}))
-		out, err := batch.New(cl, s.OutputStream, popts...)
-		if err != nil {
+		if out, err = batch.New(cl, s.OutputStream, popts...); err != nil {
 			return nil, &usageError{fmt.Errorf("invalid config: %s%w", prefix(s.where), err)}
 		}
+	}
+	opts, err := consumerOpts(cfg, &s, proc, store, p.log)
+	if err != nil {
+		return nil, err
+	}
+	if out != nil || p.handler != nil {
+		opts = append(opts, shards.Emit(p.emit))
+	}
+	var kc kinesisapi.Client = cl
+	if p.metrics != nil {
+		opts = append(opts, shards.OnLease(p.metrics.onLease))
+		kc = newLagClient(cl, p.metrics)
+	}
+	cons, err := shards.New(kc, s.Stream, opts...)
+	if err != nil {
+		return nil, &usageError{fmt.Errorf("invalid config: %s%w", prefix(s.where), err)}
+	}
+
+	// The configuration is valid; now the streams must exist.
+	if _, err := cl.DescribeStreamSummary(ctx, &kinesis.DescribeStreamSummaryInput{StreamName: aws.String(s.Stream)}); err != nil {
+		if kinesisapi.IsNotFound(err) {
+			return nil, fmt.Errorf("%sstream %s not found", prefix(s.where), s.Stream)
+		}
+		return nil, fmt.Errorf("%sdescribe stream %s: %w", prefix(s.where), s.Stream, err)
+	}
+	if out != nil {
 		if err := out.Start(ctx); err != nil {
 			if errors.Is(err, batch.ErrStreamNotFound) {
 				return nil, fmt.Errorf("%soutput stream %s not found", prefix(s.where), s.OutputStream)
@@ -271,25 +291,6 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 			return nil, fmt.Errorf("output stream %s: %w", s.OutputStream, err)
 		}
 		p.out = out
-	}
-
-	opts, err := consumerOpts(cfg, &s, proc, store, p.log)
-	if err != nil {
-		return nil, err
-	}
-	if p.out != nil || p.handler != nil {
-		opts = append(opts, shards.Emit(p.emit))
-	}
-	if p.metrics != nil {
-		opts = append(opts, shards.OnLease(p.metrics.onLease))
-	}
-	var kc kinesisapi.Client = cl
-	if p.metrics != nil {
-		kc = newLagClient(cl, p.metrics)
-	}
-	cons, err := shards.New(kc, s.Stream, opts...)
-	if err != nil {
-		return nil, &usageError{fmt.Errorf("invalid config: %s%w", prefix(s.where), err)}
 	}
 	p.consumer = cons
 	return p, nil
