@@ -17,7 +17,7 @@ var (
 	optOutputStream  = &option{key: "output_stream", usage: "stream to put the handler's emitted records into (without a handler: a copy of every record)"}
 	optOutputProc    = &option{key: "output_processor", usage: "processor of the output stream (default: --processor)"}
 	optMaxRecords    = &option{key: "max_records", usage: "stop after this many records (0: no limit)", def: "0", kind: kInt, min: 0}
-	optIdleExit      = &option{key: "idle_exit", usage: "stop when no record arrived for this long (0: never)", def: "0", kind: kDuration, min: 0}
+	optIdleExit      = &option{key: "idle_exit", usage: "stop when no record arrived for this long since the last record or shard taken (0: never)", def: "0", kind: kDuration, min: 0}
 	optMaxBatch      = &option{key: "max_batch_size", usage: "most records per handler call", kind: kInt, min: 1}
 	optSleepCaughtUp = &option{key: "sleep_when_caught_up", usage: "how long a shard's reader waits after an empty read at the tip", kind: kDuration, min: 0}
 	optRecordLimit   = &option{key: "record_limit", usage: "most Kinesis records per GetRecords call (1-10000); lower it for slow plugins", kind: kInt, min: 1}

@@ -266,9 +266,9 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 	if out != nil || p.handler != nil {
 		opts = append(opts, shards.Emit(p.emit))
 	}
+	opts = append(opts, shards.OnLease(p.onLease))
 	var kc kinesisapi.Client = cl
 	if p.metrics != nil {
-		opts = append(opts, shards.OnLease(p.metrics.onLease))
 		kc = newLagClient(cl, p.metrics)
 	}
 	cons, err := shards.New(kc, s.Stream, opts...)
@@ -370,6 +370,15 @@ func (p *pipeline) Handle(ctx context.Context, recs []records.Record) (records.H
 		p.limitOnce.Do(func() { close(p.limitHit) })
 	}
 	return out, nil
+}
+
+// onLease counts lease events; taking a shard also restarts the idle clock
+// (--idle-exit measures time without records while reading, not start-up).
+func (p *pipeline) onLease(ev shards.LeaseEvent) {
+	if ev.Acquired {
+		p.lastSeen.Store(time.Now().UnixNano())
+	}
+	p.metrics.onLease(ev)
 }
 
 // emit sends a batch's emitted records to the output stream and waits until

@@ -19,6 +19,9 @@ import (
 // workerBin is the worker binary built once for the whole package.
 var workerBin string
 
+// buildFlags are extra go build flags for the worker binary.
+var buildFlags []string
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "worker-bin-")
 	if err != nil {
@@ -28,7 +31,12 @@ func TestMain(m *testing.M) {
 	workerBin = filepath.Join(dir, "worker")
 	_, self, _, _ := runtime.Caller(0)
 	root := filepath.Join(filepath.Dir(self), "..", "..")
-	build := exec.Command("go", "build", "-o", workerBin, "./cmd/worker")
+	if os.Getenv("WORKER_TEST_RACE") == "1" {
+		// The end-to-end tests then also look for data races in the
+		// binary (about five times slower).
+		buildFlags = append(buildFlags, "-race")
+	}
+	build := exec.Command("go", append(append([]string{"build"}, buildFlags...), "-o", workerBin, "./cmd/worker")...)
 	build.Dir = root
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {

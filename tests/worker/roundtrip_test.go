@@ -40,6 +40,14 @@ func writeLines(t testing.TB, lines []string) string {
 	return p
 }
 
+// outLines splits a command's output into lines (none for empty output).
+func outLines(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(strings.TrimSuffix(s, "\n"), "\n")
+}
+
 // multiset counts each line.
 func multiset(lines []string) map[string]int {
 	m := make(map[string]int, len(lines))
@@ -123,7 +131,7 @@ func TestProduceConsumeRoundTrip(t *testing.T) {
 			}
 			r = worker(t, env, nil, args...)
 			mustOK(t, r, "consume")
-			got := strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n")
+			got := outLines(r.stdout)
 			if len(got) != n {
 				t.Errorf("consume printed %d lines, want %d", len(got), n)
 			}

@@ -97,16 +97,23 @@ func TestRunTwoWorkersHandover(t *testing.T) {
 	mustOK(t, <-produced, "produce second batch")
 
 	// Wait until B has copied everything, then read the output stream.
-	waitFor(t, 60*time.Second, "B to catch up", func() bool {
+	// Caught up: every shard's last read was at the tip, nothing waits in
+	// the output producer, and the count stood still between two scrapes.
+	last := -1.0
+	waitFor(t, 120*time.Second, "B to catch up", func() bool {
 		fams := b.scrape()
-		lag, _ := metricValue(fams, "shardwork_producer_queue_depth", map[string]string{"pipeline": "copy"})
+		queued, _ := metricValue(fams, "shardwork_producer_queue_depth", map[string]string{"pipeline": "copy"})
 		n, _ := metricValue(fams, "shardwork_consumer_records_total", map[string]string{"pipeline": "copy"})
-		return lag == 0 && n > 0
+		lag, _ := metricValue(fams, "shardwork_consumer_lag_ms", map[string]string{"pipeline": "copy"})
+		f := fams["shardwork_consumer_lag_ms"]
+		done := f != nil && len(f.Metric) == 4 && lag == 0 && queued == 0 && n > 0 && n == last
+		last = n
+		return done
 	})
-	r = worker(t, env, nil, "consume", "--stream", out, "--processor", "jsonlines", "--idle-exit", "3s",
+	r = worker(t, env, nil, "consume", "--stream", out, "--processor", "jsonlines", "--idle-exit", "5s",
 		"--sleep-when-caught-up", "100ms", "--shard-fetch-rate", "5")
 	mustOK(t, r, "consume output stream")
-	got := multiset(strings.Split(strings.TrimSuffix(r.stdout, "\n"), "\n"))
+	got := multiset(outLines(r.stdout))
 	want := multiset(lines)
 	missing, dups := 0, 0
 	for l := range want {
