@@ -6,7 +6,7 @@ KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
 FUZZTIME  ?= 5s
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build deps test unit e2e fuzz bench demo plugins vet clean worker
+.PHONY: all build deps test unit e2e e2e-full fuzz bench demo plugins vet clean lambda build-ConsumerFunction build-ProducerFunction worker
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
@@ -33,7 +33,14 @@ vet:
 # harness) and a short run of every fuzz target.
 test: deps plugins vet
 	$(GO) test $(GOTEST_FLAGS) ./...
+	$(MAKE) e2e-full
 	$(MAKE) fuzz
+
+# The seed's full shape: 50,000 items of ~1 KB through every processor into a
+# 1-shard stream, read back exactly once in order per key (the -race run
+# above uses 10,000).
+e2e-full: deps
+	SHARDWORK_E2E_ITEMS=50000 $(GO) test -count=1 -timeout 20m -run '^TestProducerRoundTripEveryProcessor$$' ./tests/
 
 # Runs each fuzz target for FUZZTIME.
 fuzz:
@@ -62,6 +69,29 @@ plugins:
 
 demo: deps
 	$(GO) run ./tests/demo
+
+# Lambda: one bootstrap (provided.al2023) per architecture, with the example
+# plugins and, for the architecture of this machine, their precompiled
+# compilation cache, zipped for deployment into build/lambda/<arch>.zip.
+LAMBDA_ARCHES ?= arm64 amd64
+LAMBDA_ARCH   ?= arm64
+LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'
+HOST_ARCH := $(shell $(GO) env GOARCH)
+
+lambda: $(addprefix lambda-,$(LAMBDA_ARCHES))
+
+lambda-%:
+	rm -rf build/lambda/$*
+	mkdir -p build/lambda/$*
+	CGO_ENABLED=0 GOOS=linux GOARCH=$* $(GO) build $(LAMBDA_GOFLAGS) -o build/lambda/$*/bootstrap ./cmd/lambda
+	./scripts/lambda-package.sh build/lambda/$* $* $(HOST_ARCH)
+	cd build/lambda/$* && rm -f ../$*.zip && zip -qr ../$*.zip .
+	@echo "build/lambda/$*.zip"
+
+# `sam build` runs these (BuildMethod: makefile) with ARTIFACTS_DIR set.
+build-ConsumerFunction build-ProducerFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=$(LAMBDA_ARCH) $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./cmd/lambda
+	./scripts/lambda-package.sh $(ARTIFACTS_DIR) $(LAMBDA_ARCH) $(HOST_ARCH)
 
 clean:
 	rm -rf bin build

@@ -194,7 +194,9 @@ func TestConsumerThreeWorkersShareShardsThroughRedis(t *testing.T) {
 	close(started[0])
 	for i, w := range workers {
 		c := newConsumer(t, env, stream, shards.Checkpointer(redisStore(t, rc, app, stream, w)), log.hook(w),
-			shards.LeaseInterval(testHeartbeat))
+			shards.LeaseInterval(testHeartbeat), shards.ErrorCallback(func(err error) {
+				t.Logf("%v %s: %v", time.Since(log.start), w, err)
+			}))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -213,7 +215,11 @@ func TestConsumerThreeWorkersShareShardsThroughRedis(t *testing.T) {
 						if err := json.Unmarshal(r.Data, &it); err != nil {
 							return out, err
 						}
-						deliveries <- delivery{w, it.ID}
+						select {
+						case deliveries <- delivery{w, it.ID}:
+						case <-ctx.Done():
+							return out, ctx.Err()
+						}
 					}
 					return out, nil
 				}))
@@ -228,7 +234,11 @@ func TestConsumerThreeWorkersShareShardsThroughRedis(t *testing.T) {
 					return
 				}
 				log.delivered(w, rec.ShardID)
-				deliveries <- delivery{w, decodeItem(t, rec).ID}
+				select {
+				case deliveries <- delivery{w, decodeItem(t, rec).ID}:
+				case <-ctx.Done():
+					return
+				}
 			}
 		}()
 	}
@@ -364,7 +374,11 @@ func TestConsumerCrashedWorkerShardsAreTakenOver(t *testing.T) {
 				errs <- fmt.Errorf("%s: %w", w, err)
 				return
 			}
-			deliveries <- delivery{w, decodeItem(t, rec).ID, rec.ShardID}
+			select {
+			case deliveries <- delivery{w, decodeItem(t, rec).ID, rec.ShardID}:
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 	// The victim never checkpoints on its own (a long interval), so every
@@ -601,4 +615,83 @@ func (s *frozen) Checkpoint(ctx context.Context, l checkpoint.Lease, c checkpoin
 		s.sawLost.Store(true)
 	}
 	return err
+}
+
+// Seed acceptance case 5 through the consumer: two consumers started
+// together on a one-shard stream: exactly one takes the shard, its
+// heartbeats keep it for several session timeouts while records flow, and
+// the other never reads it.
+func TestConsumerOneWinnerKeepsLeaseByHeartbeat(t *testing.T) {
+	env := harness.Kinesis(t)
+	rc := redisClient(t)
+	stream := env.NewStream(t, 1)
+	app := harness.UniqueName(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	log := newLeaseLog()
+	type delivery struct{ worker, id string }
+	deliveries := make(chan delivery, 1024)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for _, w := range []string{"p", "q"} {
+		c := newConsumer(t, env, stream, shards.Checkpointer(redisStore(t, rc, app, stream, w)), log.hook(w),
+			shards.LeaseInterval(testHeartbeat))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			for rec, err := range c.Records(ctx) {
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				log.delivered(w, rec.ShardID)
+				select {
+				case deliveries <- delivery{w, decodeItem(t, rec).ID}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}()
+	}
+	close(start)
+	// Write 10 records every 100 ms: 4.5 s, three session timeouts.
+	entries, items := jsonEntries(t, "h", 450, 9)
+	seen := map[string]int{}
+	writer := time.NewTicker(100 * time.Millisecond)
+	defer writer.Stop()
+	next := 0
+	for next < len(entries) || len(seen) < len(items) {
+		select {
+		case <-writer.C:
+			if next < len(entries) {
+				hi := min(next+10, len(entries))
+				if _, err := tryPutEntries(ctx, env, stream, entries[next:hi]); err != nil {
+					t.Fatal(err)
+				}
+				next = hi
+			}
+		case d := <-deliveries:
+			seen[d.id]++
+		case <-ctx.Done():
+			t.Fatalf("%d of %d records delivered", len(seen), len(items))
+		}
+	}
+	elapsed := time.Since(log.start)
+	cancel()
+	wg.Wait()
+	log.check(t)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	if len(log.intervals) != 1 {
+		t.Fatalf("the shard was acquired %d times (%v), want once", len(log.intervals), log.intervals)
+	}
+	if elapsed < 2*testSession {
+		t.Fatalf("test ran %v, want more than two session timeouts", elapsed)
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Fatalf("%s delivered %d times", id, n)
+		}
+	}
 }

@@ -120,7 +120,12 @@ func TestConsumerSurvivesRedisOutage(t *testing.T) {
 				done <- err
 				return
 			}
-			ids <- delivery{decodeItem(t, rec).ID, rec.ShardID, rec.SequenceNumber}
+			select {
+			case ids <- delivery{decodeItem(t, rec).ID, rec.ShardID, rec.SequenceNumber}:
+			case <-ctx.Done():
+				done <- nil
+				return
+			}
 		}
 		done <- nil
 	}()

@@ -2,6 +2,7 @@ package shards
 
 import (
 	"context"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/kinesis"
@@ -10,7 +11,7 @@ import (
 )
 
 // settledClient lets a Kinesis call that has started finish when its
-// context is cancelled (bounded by timeout) instead of aborting the
+// context is cancelled (for up to timeout more) instead of aborting the
 // request halfway. Stopping then waits at most for the calls in flight,
 // and the server never sees a request cut off mid-body (kinesalite, for
 // one, exits on that).
@@ -19,8 +20,26 @@ type settledClient struct {
 	timeout time.Duration
 }
 
+// ctx is a context for one call: it ends timeout after ctx ends (or when
+// the call returns), not at once.
 func (c settledClient) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.WithoutCancel(ctx), c.timeout)
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	var mu sync.Mutex
+	var grace *time.Timer
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		grace = time.AfterFunc(c.timeout, cancel)
+		mu.Unlock()
+	})
+	return cctx, func() {
+		stop()
+		mu.Lock()
+		if grace != nil {
+			grace.Stop()
+		}
+		mu.Unlock()
+		cancel()
+	}
 }
 
 func (c settledClient) GetRecords(ctx context.Context, in *kinesis.GetRecordsInput, o ...func(*kinesis.Options)) (*kinesis.GetRecordsOutput, error) {

@@ -44,17 +44,21 @@
 //
 // # Leases
 //
-// Every LeaseInterval (default: the store's heartbeat frequency) the
-// consumer heartbeats, renews its leases (in one round trip with a
-// checkpoint.BatchRenewer), stops any shard whose lease was lost, gives up
-// shards above its fair share (ceil(shards / live workers)) and takes free
-// or expired ones up to it. A write refused with checkpoint.ErrLeaseLost
-// stops the shard at once; its undelivered records are dropped for the
-// new owner to read. When the store is unreachable the consumer keeps
-// reading and reports the errors; a lease it could not renew for the
-// store's session timeout is treated as lost (another worker may own it by
-// then), and is taken again once the store answers, from the last stored
-// checkpoint: records after it are delivered again, none is skipped.
+// Every LeaseInterval (default: the store's heartbeat frequency) one
+// goroutine heartbeats and renews every lease the consumer holds (in one
+// round trip with a checkpoint.BatchRenewer), so slow Kinesis calls never
+// delay a renewal; another lists the shards, gives up shards above the
+// consumer's fair share (ceil(shards / live workers)) and takes free or
+// expired ones up to it. A lease whose renewal or checkpoint is refused
+// with checkpoint.ErrLeaseLost stops its shard at once; its undelivered
+// records are dropped for the new owner to read. With a store that reports
+// its session timeout (checkpoint.Timing), no record is delivered after
+// the lease may have lapsed (the last successful renewal plus the session
+// timeout): the shard stops instead and is taken again if it is still
+// free. When the store is unreachable the consumer keeps reading until
+// then and reports the errors; a shard it takes again resumes after the
+// records it had finished itself, even if the stored checkpoint is behind,
+// so nothing is skipped and little is repeated.
 //
 // # Concurrency and shutdown
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/shardwork/shardwork/core/checkpoint"
@@ -27,7 +28,13 @@ type engine struct {
 	done   chan *runner
 
 	mu   sync.Mutex
-	held map[string]*runner // for Stats
+	held map[string]*runner // every running shard; for Stats and heartbeats
+
+	// Set by the heartbeat goroutine.
+	live      atomic.Int64 // live workers, as the store last counted them
+	sessionTO time.Duration
+	firstBeat chan struct{} // closed after the first heartbeat
+	hbDone    chan struct{}
 
 	coordDone chan struct{}
 	stopped   chan struct{}
@@ -42,13 +49,121 @@ func newEngine(c *Consumer, parent context.Context, decode bool) *engine {
 		fatal:     make(chan error, 1),
 		done:      make(chan *runner),
 		held:      map[string]*runner{},
+		firstBeat: make(chan struct{}),
+		hbDone:    make(chan struct{}),
 		coordDone: make(chan struct{}),
 		stopped:   make(chan struct{}),
 	}
 }
 
 func (e *engine) startCoordinator() {
+	e.live.Store(1)
+	if t, ok := e.c.store.(checkpoint.Timing); ok {
+		e.sessionTO = t.SessionTimeout()
+	}
+	go e.heartbeat()
 	go e.coordinate()
+}
+
+// heartbeat renews the leases of running shards every lease interval, in
+// its own goroutine so that slow Kinesis calls of the coordinator never
+// delay a renewal. A lost lease stops its shard; each renewal extends the
+// time until which the shard may deliver records.
+func (e *engine) heartbeat() {
+	defer close(e.hbDone)
+	t := time.NewTicker(e.c.cfg.leaseInterval)
+	defer t.Stop()
+	for first := true; ; first = false {
+		e.beat()
+		if first {
+			close(e.firstBeat)
+		}
+		select {
+		case <-e.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (e *engine) beat() {
+	c := e.c
+	ctx := e.ctx
+	// Every lease is renewed until its runner released it, stopping ones
+	// included: a shard being given up still finishes its in-flight work
+	// under the lease.
+	e.mu.Lock()
+	active := make([]*runner, 0, len(e.held))
+	for _, r := range e.held {
+		if r.lostErr() == nil && !r.released.Load() {
+			active = append(active, r)
+		}
+	}
+	e.mu.Unlock()
+	start := time.Now()
+	renewErrs := make([]error, len(active))
+	if br, ok := c.store.(checkpoint.BatchRenewer); ok {
+		leases := make([]checkpoint.Lease, len(active))
+		for i, r := range active {
+			leases[i] = r.lease
+		}
+		n, errs, err := br.HeartbeatAll(ctx, leases)
+		switch {
+		case err == nil && len(errs) != len(active):
+			err = fmt.Errorf("store renewed %d leases for %d", len(errs), len(active))
+			fallthrough
+		case err != nil:
+			if ctx.Err() != nil {
+				return
+			}
+			c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
+			for i := range renewErrs {
+				renewErrs[i] = err
+			}
+		default:
+			e.live.Store(int64(max(n, 1)))
+			copy(renewErrs, errs)
+		}
+	} else {
+		n, err := c.store.Heartbeat(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
+		} else {
+			e.live.Store(int64(max(n, 1)))
+		}
+		for i, r := range active {
+			renewErrs[i] = c.store.Renew(ctx, r.lease)
+		}
+	}
+	for i, r := range active {
+		err := renewErrs[i]
+		if r.released.Load() {
+			continue // released meanwhile: the answer no longer matters
+		}
+		switch {
+		case err == nil:
+			r.renewedAt = start
+			if e.sessionTO > 0 {
+				// The store counts the session from when it ran the
+				// renewal, which is after start.
+				r.tr.extend(start.Add(e.sessionTO))
+			}
+		case errors.Is(err, checkpoint.ErrLeaseLost):
+			r.lose(err)
+		case ctx.Err() != nil:
+			return
+		default:
+			c.report(&ShardError{Stream: c.stream, ShardID: r.shard.ID, Op: "renew lease", Err: err})
+			if e.sessionTO > 0 && time.Since(r.renewedAt) > e.sessionTO {
+				// Unrenewed past the session timeout: another worker may
+				// own it now, so stop reading before it does.
+				r.lose(errors.Join(checkpoint.ErrLeaseLost, err))
+			}
+		}
+	}
 }
 
 // fail records a fatal error and stops the engine.
@@ -93,18 +208,13 @@ func (e *engine) coordinate() {
 	c := e.c
 	runners := map[string]*runner{}
 	var (
-		shards    []kinesisapi.Shard
-		listedAt  time.Time
-		needList  = true
-		cooldown  = map[string]int{}
-		live      = 1
-		ticker    = time.NewTicker(c.cfg.leaseInterval)
-		sessionTO time.Duration
+		shards   []kinesisapi.Shard
+		listedAt time.Time
+		needList = true
+		cooldown = map[string]int{}
+		ticker   = time.NewTicker(c.cfg.leaseInterval)
 	)
 	defer ticker.Stop()
-	if t, ok := c.store.(checkpoint.Timing); ok {
-		sessionTO = t.SessionTimeout()
-	}
 	// What this consumer finished of each shard it read: a shard it takes
 	// again (after losing its lease while the store was unreachable, say)
 	// starts after it even if the store's checkpoint is behind. Records
@@ -139,69 +249,6 @@ func (e *engine) coordinate() {
 				c.report(&ShardError{Stream: c.stream, Op: "list shards", Err: err})
 			}
 		}
-		// Heartbeat and renew what we hold (in one round trip when the
-		// store can); a lost lease stops its shard at once.
-		var active []*runner
-		for _, r := range runners {
-			if !r.stopping && r.lostErr() == nil {
-				active = append(active, r)
-			}
-		}
-		renewErrs := make([]error, len(active))
-		if br, ok := c.store.(checkpoint.BatchRenewer); ok {
-			leases := make([]checkpoint.Lease, len(active))
-			for i, r := range active {
-				leases[i] = r.lease
-			}
-			n, errs, err := br.HeartbeatAll(ctx, leases)
-			switch {
-			case err == nil && len(errs) != len(active):
-				err = fmt.Errorf("store renewed %d leases for %d", len(errs), len(active))
-				fallthrough
-			case err != nil:
-				if ctx.Err() != nil {
-					return
-				}
-				c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
-				for i := range renewErrs {
-					renewErrs[i] = err
-				}
-			default:
-				live = max(n, 1)
-				copy(renewErrs, errs)
-			}
-		} else {
-			n, err := c.store.Heartbeat(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				c.report(&ShardError{Stream: c.stream, Op: "heartbeat", Err: err})
-			} else {
-				live = max(n, 1)
-			}
-			for i, r := range active {
-				renewErrs[i] = c.store.Renew(ctx, r.lease)
-			}
-		}
-		for i, r := range active {
-			err := renewErrs[i]
-			switch {
-			case err == nil:
-				r.renewedAt = time.Now()
-			case errors.Is(err, checkpoint.ErrLeaseLost):
-				r.lose(err)
-			case ctx.Err() != nil:
-				return
-			default:
-				c.report(&ShardError{Stream: c.stream, ShardID: r.shard.ID, Op: "renew lease", Err: err})
-				if sessionTO > 0 && time.Since(r.renewedAt) > sessionTO {
-					// Unrenewed past the session timeout: another worker may
-					// own it now, so stop reading before it does.
-					r.lose(errors.Join(checkpoint.ErrLeaseLost, err))
-				}
-			}
-		}
 		if len(shards) == 0 {
 			return
 		}
@@ -217,6 +264,7 @@ func (e *engine) coordinate() {
 			byShard[li.Shard] = li
 		}
 		eligible := eligibleShards(shards, byShard)
+		live := int(e.live.Load())
 		for id, n := range cooldown {
 			if n <= 1 {
 				delete(cooldown, id)
@@ -231,14 +279,14 @@ func (e *engine) coordinate() {
 		}
 		held := 0
 		for _, r := range runners {
-			if !r.stopping && r.lostErr() == nil {
+			if !r.stopping.Load() && r.lostErr() == nil {
 				held++
 			}
 		}
 		owners := map[string]bool{}
 		for _, s := range eligible {
-			if o := byShard[s.ID].Owner; o != "" {
-				owners[o] = true
+			if li := byShard[s.ID]; li.Live {
+				owners[li.Owner] = true
 			}
 		}
 		// Some live worker holds nothing while it could: give up shards
@@ -254,7 +302,7 @@ func (e *engine) coordinate() {
 		if release > 0 {
 			ids := make([]string, 0, len(runners))
 			for id, r := range runners {
-				if !r.stopping && r.lostErr() == nil {
+				if !r.stopping.Load() && r.lostErr() == nil {
 					ids = append(ids, id)
 				}
 			}
@@ -273,23 +321,25 @@ func (e *engine) coordinate() {
 		if held >= limit {
 			return
 		}
-		// Free shards first, then those held by others (expired ones are
-		// taken; live ones answer ErrLeaseHeld).
-		var free, others []kinesisapi.Shard
+		// Free shards first, then expired ones (as the store judges them);
+		// shards live under another worker are left alone.
+		var free, expired []kinesisapi.Shard
 		for _, s := range eligible {
 			if _, ok := runners[s.ID]; ok || cooldown[s.ID] > 0 {
 				continue
 			}
-			if byShard[s.ID].Owner == "" {
+			switch li := byShard[s.ID]; {
+			case li.Owner == "":
 				free = append(free, s)
-			} else {
-				others = append(others, s)
+			case !li.Live:
+				expired = append(expired, s)
 			}
 		}
-		for _, s := range append(free, others...) {
+		for _, s := range append(free, expired...) {
 			if held >= limit {
 				break
 			}
+			takeStart := time.Now()
 			l, err := c.store.Take(ctx, s.ID)
 			switch {
 			case err == nil:
@@ -320,6 +370,9 @@ func (e *engine) coordinate() {
 				start = mine
 			}
 			r := newRunner(e, s, l, start, fromStart)
+			if e.sessionTO > 0 {
+				r.tr.extend(takeStart.Add(e.sessionTO))
+			}
 			runners[s.ID] = r
 			e.mu.Lock()
 			e.held[s.ID] = r
@@ -329,6 +382,10 @@ func (e *engine) coordinate() {
 		}
 	}
 
+	select {
+	case <-e.firstBeat:
+	case <-e.ctx.Done():
+	}
 	for {
 		round()
 		select {
@@ -344,6 +401,7 @@ func (e *engine) coordinate() {
 	for len(runners) > 0 {
 		exited(<-e.done)
 	}
+	<-e.hbDone
 	// Leave the worker registry so the others' fair share grows at once.
 	if lv, ok := c.store.(checkpoint.Leaver); ok {
 		ctx, cancel := context.WithTimeout(e.final, c.cfg.shutdownTimeout)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -31,9 +32,9 @@ type runner struct {
 	ctx    context.Context // fetching; cancelled to stop the shard
 	cancel context.CancelFunc
 
-	// Owned by the coordinator.
-	stopping  bool
-	renewedAt time.Time
+	stopping  atomic.Bool // set by the coordinator to give the shard up
+	released  atomic.Bool // the runner is done with the lease: renew it no more
+	renewedAt time.Time   // owned by the heartbeat goroutine
 
 	mu   sync.Mutex
 	lost error // why the lease was lost, if it was
@@ -60,13 +61,16 @@ func newRunner(e *engine, s kinesisapi.Shard, l checkpoint.Lease, start checkpoi
 	if start != l.Checkpoint {
 		r.tr.markDirty()
 	}
+	r.tr.onExpire = func() {
+		r.lose(fmt.Errorf("%w: not renewed within the session timeout", checkpoint.ErrLeaseLost))
+	}
 	return r
 }
 
 // release stops the shard so its lease can be given to another worker.
 // Called by the coordinator.
 func (r *runner) release() {
-	r.stopping = true
+	r.stopping.Store(true)
 	r.cancel()
 }
 
@@ -109,16 +113,24 @@ func (r *runner) run() {
 	// Stop delivering: undelivered records are dropped (they stay
 	// unfinished, so the checkpoint never passes them); wait for the ones
 	// in flight.
-	finalCtx, cancel := context.WithTimeout(r.e.final, r.c.cfg.shutdownTimeout)
-	defer cancel()
 	if shardEnd && r.lostErr() == nil {
 		// Everything up to SHARD_END must finish before the shard counts
 		// as finished.
-		select {
-		case <-r.tr.waitEmpty():
-		case <-r.ctx.Done():
+		drained := r.tr.waitEmpty()
+	wait:
+		for {
+			select {
+			case <-drained:
+				break wait
+			case <-r.ctx.Done():
+				break wait
+			case <-r.tick.C:
+				r.flush()
+			}
 		}
 	}
+	finalCtx, cancel := context.WithTimeout(r.e.final, r.c.cfg.shutdownTimeout)
+	defer cancel()
 	idle := r.tr.stop()
 	select {
 	case <-idle:
@@ -128,6 +140,7 @@ func (r *runner) run() {
 	lost := r.lostErr()
 	r.event(false, lost)
 	if lost != nil {
+		r.released.Store(true)
 		return
 	}
 	cp, _ := r.tr.checkpoint(true)
@@ -137,12 +150,14 @@ func (r *runner) run() {
 	if err := r.c.store.Checkpoint(finalCtx, r.lease, cp); err != nil {
 		r.c.report(&ShardError{Stream: r.c.stream, ShardID: r.shard.ID, Op: "final checkpoint", Err: err})
 		if errors.Is(err, checkpoint.ErrLeaseLost) {
+			r.released.Store(true)
 			return
 		}
 	} else {
 		r.c.stats.checkpoints.Add(1)
 		r.ended = cp.Finished
 	}
+	r.released.Store(true)
 	if err := r.c.store.Release(finalCtx, r.lease); err != nil {
 		r.c.report(&ShardError{Stream: r.c.stream, ShardID: r.shard.ID, Op: "release lease", Err: err})
 	}
@@ -236,7 +251,7 @@ func (r *runner) fetch() bool {
 				if it, ok = r.iterator(cp); !ok {
 					return false
 				}
-				next = time.Now()
+				next = start.Add(minGap) // the failed call counts too
 				continue
 			}
 			attempt++
@@ -250,7 +265,10 @@ func (r *runner) fetch() bool {
 				}
 				c.report(serr)
 			}
-			next = time.Now().Add(c.backoff(attempt))
+			next = start.Add(minGap)
+			if t := time.Now().Add(c.backoff(attempt)); t.After(next) {
+				next = t
+			}
 			continue
 		}
 		attempt = 0
@@ -362,13 +380,21 @@ func (r *runner) deliver(page []types.Record) bool {
 			out = nil
 		}
 	}
-	var entries []*entry
-	var queued []*item
+	// Entries and items of a page come from one allocation each; the
+	// page's memory is freed once all of them are finished.
+	slab := make([]entry, 0, len(out)+len(in))
+	items := make([]item, 0, len(out))
+	newEntry := func(e entry) *entry {
+		slab = append(slab, e)
+		return &slab[len(slab)-1]
+	}
+	entries := make([]*entry, 0, len(out)+len(in))
+	queued := make([]*item, 0, len(out))
 	j := 0
 	for i, kr := range in {
 		if ferr, bad := failed[i]; bad {
 			r.decodeFailed(kr, ferr)
-			entries = append(entries, &entry{seq: kr.SequenceNumber, last: true, done: true})
+			entries = append(entries, newEntry(entry{seq: kr.SequenceNumber, last: true, done: true}))
 			continue
 		}
 		first := len(entries)
@@ -378,9 +404,10 @@ func (r *runner) deliver(page []types.Record) bool {
 			if r.resumeSeq != "" && ur.SequenceNumber == r.resumeSeq && ur.SubSequenceNumber <= r.resumeSub {
 				continue
 			}
-			e := &entry{seq: ur.SequenceNumber, sub: ur.SubSequenceNumber}
+			e := newEntry(entry{seq: ur.SequenceNumber, sub: ur.SubSequenceNumber})
 			entries = append(entries, e)
-			queued = append(queued, &item{rec: Record{Record: ur}, e: e, tr: r.tr})
+			items = append(items, item{rec: Record{Record: ur}, e: e, tr: r.tr})
+			queued = append(queued, &items[len(items)-1])
 		}
 		if len(entries) == first {
 			// Nothing to deliver from this Kinesis record (empty aggregate,
@@ -389,7 +416,7 @@ func (r *runner) deliver(page []types.Record) bool {
 			if kr.SequenceNumber == r.resumeSeq {
 				sub = r.resumeSub
 			}
-			entries = append(entries, &entry{seq: kr.SequenceNumber, sub: sub, last: true, done: true})
+			entries = append(entries, newEntry(entry{seq: kr.SequenceNumber, sub: sub, last: true, done: true}))
 			continue
 		}
 		entries[len(entries)-1].last = true

@@ -121,6 +121,13 @@ func TestExpiredIteratorAndThrottling(t *testing.T) {
 		if s := c.Stats(); s.Throttles != 2 {
 			t.Fatalf("stats count %d throttles, want 2", s.Throttles)
 		}
+		// Failed calls count against the 5 calls/s too.
+		calls := f.calls["shardId-000000000000"]
+		for i := 1; i < len(calls); i++ {
+			if gap := calls[i].Sub(calls[i-1]); gap < 200*time.Millisecond {
+				t.Fatalf("GetRecords call %d came %v after the previous one, want ≥ 200ms", i, gap)
+			}
+		}
 	})
 }
 
@@ -214,10 +221,11 @@ func TestMergeChildWaitsForBothParents(t *testing.T) {
 	})
 }
 
-// Shard listing follows NextToken pages: all 250 shards are read.
+// Shard listing follows NextToken pages past 100 and 1000 shards: all
+// 1,050 shards are read.
 func TestListingPaginates(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		const n = 250
+		const n = 1050
 		f := newFake(n)
 		for i := range n {
 			f.put(fmt.Sprintf("shardId-%012d", i), []byte(`{}`))
@@ -463,5 +471,77 @@ func TestLeaseBalancing(t *testing.T) {
 		mu.Unlock()
 		cancel()
 		wg.Wait()
+	})
+}
+
+// Records a handler emits go to the Emit function before the batch
+// counts as finished; without Emit, emitting fails the batch.
+func TestRunEmit(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(1)
+		f.put("shardId-000000000000", jsonData(4)...)
+		var emitted []records.UserRecord
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := shards.New(f, "s", shards.Emit(func(_ context.Context, recs []records.UserRecord) error {
+			emitted = append(emitted, recs...)
+			return nil
+		}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := 0
+		h := handlerFunc(func(_ context.Context, b []records.Record) (records.HandlerOutput, error) {
+			out := records.HandlerOutput{Results: make([]records.Result, len(b))}
+			for _, r := range b {
+				out.Emit = append(out.Emit, records.UserRecord{PartitionKey: r.SequenceNumber, Data: r.Data})
+			}
+			if seen += len(b); seen == 4 {
+				cancel()
+			}
+			return out, nil
+		})
+		if err := c.Run(ctx, h); !errors.Is(err, context.Canceled) {
+			t.Fatalf("Run = %v", err)
+		}
+		if len(emitted) != 4 || emitted[3].PartitionKey != seqOf(3) {
+			t.Fatalf("emitted %v", emitted)
+		}
+
+		c2, err := shards.New(f, "s2", shards.RetryLimit(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c2.Run(context.Background(), h); err == nil || !strings.Contains(err.Error(), "no Emit option") {
+			t.Fatalf("Run without Emit = %v", err)
+		}
+	})
+}
+
+// MaxShardConsumers caps the shards one consumer reads.
+func TestMaxShardConsumers(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := newFake(4)
+		for i := range 4 {
+			f.put(fmt.Sprintf("shardId-%012d", i), jsonData(5)...)
+		}
+		c, err := shards.New(f, "s", shards.MaxShardConsumers(2))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := collect(t, c, 10)
+		seen := map[string]bool{}
+		for _, r := range got {
+			seen[r.ShardID] = true
+		}
+		read := 0
+		for _, calls := range f.calls {
+			if len(calls) > 0 {
+				read++
+			}
+		}
+		if len(seen) != 2 || read != 2 {
+			t.Fatalf("records from %d shards, %d shards read; want 2", len(seen), read)
+		}
 	})
 }

@@ -2,6 +2,7 @@ package shards
 
 import (
 	"sync"
+	"time"
 
 	"github.com/shardwork/shardwork/core/checkpoint"
 )
@@ -18,14 +19,18 @@ type entry struct {
 // checkpoint: the highest contiguous finished (sequence, sub-sequence).
 // The shard's fetcher adds entries; the delivery side finishes them.
 type tracker struct {
-	mu       sync.Mutex
-	pending  []*entry // fetch order; pending[0] is the oldest unfinished
-	cp       checkpoint.Checkpoint
-	dirty    bool // cp advanced since the last take
-	stopped  bool // the shard stopped: undelivered records are dropped
-	inflight int  // delivered, not yet finished
-	idle     chan struct{}
-	drained  chan struct{} // closed when pending becomes empty
+	mu      sync.Mutex
+	pending []*entry // fetch order; pending[0] is the oldest unfinished
+	cp      checkpoint.Checkpoint
+	dirty   bool // cp advanced since the last take
+	stopped bool // the shard stopped: undelivered records are dropped
+	// validUntil is when the lease may lapse unless renewed (zero: the
+	// store does not say); no record is delivered after it.
+	validUntil time.Time
+	onExpire   func() // called once when a delivery finds the lease lapsed
+	inflight   int    // delivered, not yet finished
+	idle       chan struct{}
+	drained    chan struct{} // closed when pending becomes empty
 }
 
 func newTracker(start checkpoint.Checkpoint) *tracker {
@@ -48,12 +53,32 @@ func (t *tracker) add(e *entry) {
 // stopped, in which case the record must not be delivered.
 func (t *tracker) deliver() bool {
 	t.mu.Lock()
-	defer t.mu.Unlock()
 	if t.stopped {
+		t.mu.Unlock()
+		return false
+	}
+	if !t.validUntil.IsZero() && time.Now().After(t.validUntil) {
+		// The lease may belong to another worker by now: stop the shard;
+		// it is taken again (from the finished records) if it is free.
+		t.stopped = true
+		t.mu.Unlock()
+		if t.onExpire != nil {
+			t.onExpire()
+		}
 		return false
 	}
 	t.inflight++
+	t.mu.Unlock()
 	return true
+}
+
+// extend moves the lease deadline to until (never back).
+func (t *tracker) extend(until time.Time) {
+	t.mu.Lock()
+	if until.After(t.validUntil) {
+		t.validUntil = until
+	}
+	t.mu.Unlock()
 }
 
 // finish marks a delivered record as finished.

@@ -113,7 +113,7 @@ func (p *Plugin) run(ctx context.Context, op abi.Op, recs []abi.Record, param ui
 	}
 	segs, iso, err := p.runPolicy(ctx, op, recs, param)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed) {
-		p.breakerRecord(false, err)
+		p.breakerRecord(true, err)
 	} else if err == nil {
 		// Losing every record of a batch counts as a failed operation.
 		if len(recs) > 1 && len(iso) == len(recs) {

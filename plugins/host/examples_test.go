@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -233,10 +234,15 @@ func TestRustUpper(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the Rust example must build (CI installs the toolchain): %v", err)
 	}
-	p := load(t, path)
+	logs := &syncBuffer{}
+	p := load(t, path, host.WithLogger(slog.New(slog.NewTextHandler(logs, nil))))
 	h, err := p.Handler()
 	if err != nil {
 		t.Fatal(err)
+	}
+	// init called the host's shardwork_v1.log import.
+	if !strings.Contains(logs.String(), `msg="upper plugin ready" plugin=upper`) {
+		t.Fatalf("host log import not used: %s", logs.String())
 	}
 	out, err := h.Handle(context.Background(), []records.Record{{Data: []byte("héllo"), PartitionKey: "k1"}, {PartitionKey: "k2"}, {Data: []byte{0xff}, PartitionKey: "k3"}})
 	if err != nil {

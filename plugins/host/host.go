@@ -207,7 +207,6 @@ func (p *Plugin) setup(ctx context.Context, code []byte) error {
 		p.slots <- struct{}{}
 	}
 	p.idle <- inst
-	p.log = p.cfg.logger.With("plugin", p.desc.Name)
 	return nil
 }
 

@@ -43,7 +43,7 @@ func (p *Plugin) instantiate(ctx context.Context, first bool) (*instance, error)
 		WithStdout(out).WithStderr(out).
 		WithSysWalltime().WithSysNanotime().WithRandSource(crand.Reader).
 		WithStartFunctions() // _initialize is called below, under the deadline
-	cctx, cancel := p.callCtx(ctx)
+	cctx, cancel := context.WithTimeout(ctx, p.cfg.initTimeout)
 	defer cancel()
 	mod, err := p.rt.InstantiateModule(cctx, p.compiled, mc)
 	if err != nil {
@@ -83,6 +83,7 @@ func (p *Plugin) instantiate(ctx context.Context, first bool) (*instance, error)
 			return fail(err)
 		}
 		p.desc = d
+		p.log = p.cfg.logger.With("plugin", d.Name)
 	}
 	for op, name := range map[abi.Op]string{
 		abi.OpSerialize: abi.ExportSerialize, abi.OpDeserialize: abi.ExportDeserialize,

@@ -302,6 +302,17 @@ func TestRecycle(t *testing.T) {
 	if got := p.Stats().Recycled.Load(); got != 2 {
 		t.Fatalf("recycled %d instances, want 2", got)
 	}
+	// A memory bound below the guest's footprint recycles after every call.
+	p2 := load(t, build(t, "plugins/examples/enrich"), host.WithRecycle(1000, 1<<16), host.WithPoolSize(1))
+	h2, _ := p2.Handler()
+	for range 3 {
+		if _, err := h2.Handle(context.Background(), batchOf(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := p2.Stats().Recycled.Load(); got != 3 {
+		t.Fatalf("memory bound recycled %d instances, want 3", got)
+	}
 }
 
 func TestTrustedMode(t *testing.T) {

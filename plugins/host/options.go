@@ -32,12 +32,14 @@ type config struct {
 	maxOutputBytes int
 	now            func() time.Time
 	noIsolation    bool
+	initTimeout    time.Duration
 }
 
 func defaults() config {
 	return config{
 		logger:         slog.New(slog.DiscardHandler),
 		callTimeout:    5 * time.Second,
+		initTimeout:    30 * time.Second,
 		memoryPages:    4096, // 256 MiB
 		poolSize:       4,
 		recycleCalls:   100_000,
@@ -199,4 +201,18 @@ func WithMaxOutputBytes(n int) Option {
 // conformance kit uses it so that a broken plugin is reported precisely.
 func WithoutIsolation() Option {
 	return func(c *config) error { c.noIsolation = true; return nil }
+}
+
+// WithInitTimeout bounds instantiating an instance and running its
+// _initialize, abi_version, describe and init (default 30s, in both modes).
+// It is separate from the call timeout because a Go guest's runtime start
+// can take longer than a batch call should.
+func WithInitTimeout(d time.Duration) Option {
+	return func(c *config) error {
+		if d <= 0 {
+			return bad("init timeout %v is not positive", d)
+		}
+		c.initTimeout = d
+		return nil
+	}
 }

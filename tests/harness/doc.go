@@ -2,7 +2,10 @@
 // and demo run against: kinesalite (a local Kinesis, pinned in
 // tests/kinesalite/package-lock.json and installed with npm ci) on a free
 // loopback port, and Redis (REDIS_URL or 127.0.0.1:6379, else a
-// redis-server the harness starts on a free port).
+// redis-server the harness starts on a free port), and the AWS Lambda
+// runtime interface emulator (StartRIE: aws-lambda-rie, installed with go
+// install into build/tools, running a built bootstrap on free ports; its
+// REPORT lines give cold-start and warm durations).
 //
 //	func TestMain(m *testing.M) { harness.Main(m) }
 //

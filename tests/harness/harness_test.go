@@ -2,6 +2,9 @@ package harness
 
 import (
 	"context"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -62,5 +65,34 @@ func TestUniqueNameDiffers(t *testing.T) {
 	}
 	if len(a) > 128 {
 		t.Fatalf("name too long: %d", len(a))
+	}
+}
+
+// A client that gives up on a request while its body is being sent makes
+// kinesalite throw an uncaught "aborted" error; the harness keeps it serving.
+func TestKinesaliteSurvivesAbortedRequest(t *testing.T) {
+	env := Kinesis(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 3 {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(env.Endpoint, "http://"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		fmt.Fprintf(conn, "POST / HTTP/1.1\r\nHost: x\r\nX-Amz-Target: Kinesis_20131202.ListStreams\r\n"+
+			"Content-Type: application/x-amz-json-1.1\r\nContent-Length: 1000\r\n\r\n{\"Lim")
+		// Wait until the server has read what was sent, then hang up.
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _ = conn.Read(make([]byte, 1))
+		conn.Close()
+	}
+	if _, err := env.Client.ListStreams(ctx, &kinesis.ListStreamsInput{}); err != nil {
+		t.Fatalf("kinesalite stopped answering after aborted requests: %v", err)
+	}
+	mu.Lock()
+	k := kin
+	mu.Unlock()
+	if k.Exited() {
+		t.Fatalf("kinesalite exited:\n%s", k.Output())
 	}
 }

@@ -100,7 +100,12 @@ func StartKinesalite(ctx context.Context) (*Kinesalite, error) {
 }
 
 func startKinesaliteOn(ctx context.Context, bin string, port int) (*Kinesalite, error) {
-	cmd := exec.Command(bin,
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return nil, errors.New("node is not on PATH: install Node.js to run kinesalite")
+	}
+	keepalive := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(bin))), "keepalive.js")
+	cmd := exec.Command(node, "--require", keepalive, bin,
 		"--port", strconv.Itoa(port),
 		"--createStreamMs", "0", "--deleteStreamMs", "0", "--updateStreamMs", "0",
 		"--shardLimit", "10000")

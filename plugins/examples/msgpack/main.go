@@ -14,10 +14,7 @@ func init() {
 		Name: "msgpack", Version: "1.0.0",
 		Summary: "msgpack serializer and netstring aggregator (async-kinesis MsgpackProcessor format)",
 	})
-	guest.RegisterSerializer(
-		func(item []byte) ([]byte, error) { return jsonToMsgpack(nil, item) },
-		func(data []byte) ([]byte, error) { return msgpackToJSON(nil, data) },
-	)
+	guest.RegisterSerializer(jsonToMsgpack, msgpackToJSON)
 	guest.RegisterAggregator(netstrings{})
 }
 

@@ -208,6 +208,18 @@ func (p *jparser) number(dst []byte) ([]byte, error) {
 			return nil, p.errf("bad exponent")
 		}
 	}
+	if !isFloat && p.i-start <= 18 {
+		// Fits in int64 for sure: no string, no allocation.
+		neg := p.src[start] == '-'
+		var v int64
+		for _, c := range p.src[intStart:p.i] {
+			v = v*10 + int64(c-'0')
+		}
+		if neg {
+			v = -v
+		}
+		return appendInt(dst, v), nil
+	}
 	text := string(p.src[start:p.i])
 	if !isFloat {
 		if v, err := strconv.ParseInt(text, 10, 64); err == nil {
@@ -270,6 +282,9 @@ func (p *jparser) str(dst []byte) ([]byte, error) {
 		switch {
 		case c == '"':
 			p.i++
+			if !utf8.Valid(dst[body:]) {
+				return nil, p.errf("string is not valid UTF-8")
+			}
 			return strHeader(dst, hdr, body), nil
 		case c == '\\':
 			p.i++
