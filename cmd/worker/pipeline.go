@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -72,9 +73,10 @@ type pipeline struct {
 	consumer *shards.Consumer
 	store    checkpoint.Store
 	proc     records.Processor
-	handler  records.Handler // nil: forward records unchanged
-	out      *batch.Producer // nil: no output stream
-	emitLine *lineWriter     // with a handler and no output: print emitted records
+	outProc  records.Processor // the output stream's processor
+	handler  records.Handler   // nil: forward records unchanged
+	out      *batch.Producer   // nil: no output stream
+	emitLine *lineWriter       // with a handler and no output: print emitted records
 	emitMu   sync.Mutex
 	closers  []closer
 	metrics  *pipelineMetrics // nil outside run
@@ -249,6 +251,7 @@ func (c *cli) buildPipeline(ctx context.Context, cfg *config, cl *kinesis.Client
 		if err != nil {
 			return nil, err
 		}
+		p.outProc = oproc
 		p.closers = append(p.closers, cl4)
 		popts := producerOpts(cfg, oproc, p.log)
 		popts = append(popts, batch.ErrorCallback(func(f batch.FailedRecord) {
@@ -342,8 +345,12 @@ func (p *pipeline) Handle(ctx context.Context, recs []records.Record) (records.H
 	}
 	var out records.HandlerOutput
 	if p.handler != nil && n > 0 {
+		in, undecodable, err := p.asJSON(ctx, recs[:n])
+		if err != nil {
+			return out, err
+		}
 		start := time.Now()
-		o, err := p.handler.Handle(ctx, recs[:n])
+		o, err := p.handler.Handle(ctx, in)
 		p.metrics.observeCall(time.Since(start), err)
 		if err != nil {
 			return o, err
@@ -351,14 +358,21 @@ func (p *pipeline) Handle(ctx context.Context, recs []records.Record) (records.H
 		if len(o.Results) != n {
 			return o, fmt.Errorf("handler returned %d results for %d records", len(o.Results), n)
 		}
+		for i, msg := range undecodable {
+			o.Results[i] = records.Result{Status: records.StatusFail, Message: msg}
+		}
 		out = o
 	} else {
 		out.Results = make([]records.Result, n, len(recs))
 		if p.out != nil {
-			out.Emit = make([]records.UserRecord, n)
-			for i, r := range recs[:n] {
-				out.Emit[i] = records.UserRecord{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey, Data: r.Data}
+			emit, failed, err := p.forward(ctx, recs[:n])
+			if err != nil {
+				return out, err
 			}
+			for i, msg := range failed {
+				out.Results[i] = records.Result{Status: records.StatusFail, Message: msg}
+			}
+			out.Emit = emit
 		}
 	}
 	p.metrics.observeBatch(recs[:n], out.Results)
@@ -397,6 +411,10 @@ func (p *pipeline) emit(ctx context.Context, recs []records.UserRecord) error {
 			}
 		}
 		return p.emitLine.Flush()
+	}
+	recs, err := p.fromJSON(ctx, recs)
+	if err != nil {
+		return err
 	}
 	before := p.outFailed.Load()
 	for _, r := range recs {
@@ -437,4 +455,124 @@ func (p *pipeline) close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// textual reports whether a serializer's record data is already what a
+// handler plugin reads (JSON, or text for the string processors), so no
+// transcoding is needed.
+func textual(s records.Serializer) bool {
+	switch s.(type) {
+	case records.JSONSerializer, *records.JSONSerializer, records.StringSerializer, *records.StringSerializer:
+		return true
+	}
+	return false
+}
+
+// asJSON gives the handler records whose data is JSON: records of a
+// binary format (msgpack, a plugin serializer) are decoded with the
+// pipeline's processor and re-encoded as JSON. Records that cannot be
+// decoded are left out of nothing: they keep their data and are failed with
+// the returned message (by index).
+func (p *pipeline) asJSON(ctx context.Context, recs []records.Record) ([]records.Record, map[int]string, error) {
+	if textual(p.proc.Serializer) {
+		return recs, nil, nil
+	}
+	datas := make([][]byte, len(recs))
+	for i, r := range recs {
+		datas[i] = r.Data
+	}
+	items, err := p.proc.Serializer.Deserialize(ctx, datas)
+	ie, batchErr := records.SplitErrors(err)
+	if batchErr != nil {
+		return nil, nil, fmt.Errorf("decode for the handler: %w", batchErr)
+	}
+	bad := map[int]string{}
+	for _, e := range ie {
+		bad[e.Index] = "cannot decode: " + e.Err.Error()
+	}
+	out := make([]records.Record, len(recs))
+	for i, r := range recs {
+		out[i] = r
+		if _, failed := bad[i]; failed {
+			continue
+		}
+		b, err := json.Marshal(items[i])
+		if err != nil {
+			bad[i] = "cannot encode as JSON: " + err.Error()
+			continue
+		}
+		out[i].Data = b
+	}
+	return out, bad, nil
+}
+
+// forward copies records to the output stream: unchanged when both streams
+// use the same serializer, else decoded and re-encoded.
+func (p *pipeline) forward(ctx context.Context, recs []records.Record) ([]records.UserRecord, map[int]string, error) {
+	emit := make([]records.UserRecord, 0, len(recs))
+	if reflect.TypeOf(p.proc.Serializer) == reflect.TypeOf(p.outProc.Serializer) {
+		for _, r := range recs {
+			emit = append(emit, records.UserRecord{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey, Data: r.Data})
+		}
+		return emit, nil, nil
+	}
+	datas := make([][]byte, len(recs))
+	for i, r := range recs {
+		datas[i] = r.Data
+	}
+	bad := map[int]string{}
+	items, err := p.proc.Serializer.Deserialize(ctx, datas)
+	ie, batchErr := records.SplitErrors(err)
+	if batchErr != nil {
+		return nil, nil, fmt.Errorf("decode: %w", batchErr)
+	}
+	for _, e := range ie {
+		bad[e.Index] = "cannot decode: " + e.Err.Error()
+	}
+	idx := make([]int, 0, len(recs))
+	keep := make([]any, 0, len(recs))
+	for i := range recs {
+		if _, failed := bad[i]; !failed {
+			idx, keep = append(idx, i), append(keep, items[i])
+		}
+	}
+	enc, err := p.outProc.Serializer.Serialize(ctx, keep)
+	ie, batchErr = records.SplitErrors(err)
+	if batchErr != nil {
+		return nil, nil, fmt.Errorf("encode for %s: %w", p.spec.OutputStream, batchErr)
+	}
+	failedEnc := map[int]bool{}
+	for _, e := range ie {
+		failedEnc[e.Index] = true
+		bad[idx[e.Index]] = "cannot encode for the output stream: " + e.Err.Error()
+	}
+	for j, i := range idx {
+		if !failedEnc[j] {
+			emit = append(emit, records.UserRecord{PartitionKey: recs[i].PartitionKey, ExplicitHashKey: recs[i].ExplicitHashKey, Data: enc[j]})
+		}
+	}
+	return emit, bad, nil
+}
+
+// fromJSON turns a handler's emitted records (JSON, as handlers write them)
+// into the output stream's format when that is not JSON.
+func (p *pipeline) fromJSON(ctx context.Context, recs []records.UserRecord) ([]records.UserRecord, error) {
+	if p.handler == nil || textual(p.outProc.Serializer) {
+		return recs, nil
+	}
+	items := make([]any, len(recs))
+	for i, r := range recs {
+		if err := json.Unmarshal(r.Data, &items[i]); err != nil {
+			return nil, fmt.Errorf("emitted record %d is not JSON (output processor %s needs an item): %w", i, p.outProc.Name, err)
+		}
+	}
+	enc, err := p.outProc.Serializer.Serialize(ctx, items)
+	if err != nil {
+		return nil, fmt.Errorf("encode emitted records for %s: %w", p.spec.OutputStream, err)
+	}
+	out := make([]records.UserRecord, len(recs))
+	for i, r := range recs {
+		out[i] = records.UserRecord{PartitionKey: r.PartitionKey, ExplicitHashKey: r.ExplicitHashKey, Data: enc[i]}
+	}
+	return out, nil
 }

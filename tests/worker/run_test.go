@@ -257,3 +257,56 @@ func TestRunHandlerPipeline(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 }
+
+// TestRunTranscodes runs pipelines whose streams are not JSON: a handler
+// plugin reads msgpack records as JSON and its output is written as
+// msgpack; a copy without handler re-encodes msgpack as JSON lines.
+func TestRunTranscodes(t *testing.T) {
+	enrich := examplePlugin(t, "enrich")
+	e := harness.Kinesis(t)
+	env := kinesisEnv(e)
+	in, viaHandler, copied := e.NewStream(t, 1), e.NewStream(t, 1), e.NewStream(t, 1)
+	lines := testLines(500, 80)
+	mustOK(t, worker(t, env, nil, "produce", "--stream", in, "--input", writeLines(t, lines), "--processor", "msgpack"), "produce")
+	cfg := writeFile(t, "w.yaml", fmt.Sprintf(`endpoint: %s
+listen: 127.0.0.1:0
+sleep_when_caught_up: 100ms
+processor: msgpack
+pipelines:
+  - name: enrich
+    stream: %s
+    handler: %s
+    handler_config: {route_field: "", skip_field: "", add: {seen: true}}
+    output_stream: %s
+  - name: copy
+    stream: %s
+    output_stream: %s
+    output_processor: jsonlines
+`, e.Endpoint, in, enrich, viaHandler, in, copied))
+	w := startWorker(t, nil, "run", "--config", cfg)
+	waitFor(t, 60*time.Second, "both pipelines to finish the stream", func() bool {
+		fams := w.scrape()
+		a, _ := metricValue(fams, "shardwork_producer_records_total", map[string]string{"pipeline": "enrich"})
+		b, _ := metricValue(fams, "shardwork_producer_records_total", map[string]string{"pipeline": "copy"})
+		return a == 500 && b == 500
+	})
+	if code, _ := w.stop(syscall.SIGTERM, 30*time.Second); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	r := worker(t, env, nil, "consume", "--stream", copied, "--processor", "jsonlines", "--max-records", "500", "--idle-exit", "10s")
+	mustOK(t, r, "consume the copy")
+	if got := outLines(r.stdout); !maps.Equal(multiset(got), multiset(lines)) {
+		t.Fatalf("msgpack → jsonlines copy: %s", diffMultisets(multiset(lines), multiset(got)))
+	}
+	r = worker(t, env, nil, "consume", "--stream", viaHandler, "--processor", "msgpack", "--max-records", "500", "--idle-exit", "10s")
+	mustOK(t, r, "consume the handler's output")
+	got := outLines(r.stdout)
+	if len(got) != 500 {
+		t.Fatalf("handler output: %d records, want 500", len(got))
+	}
+	for _, l := range got {
+		if !strings.Contains(l, `"seen":true`) || !strings.Contains(l, `"_shard":"shardId-`) {
+			t.Fatalf("handler output record not enriched: %s", l)
+		}
+	}
+}
