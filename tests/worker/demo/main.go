@@ -167,6 +167,9 @@ func run(ctx context.Context) error {
 	fmt.Printf("produced %d events through the msgpack plugin into %d Kinesis records (%d bytes) in %v\n",
 		sum.Delivered, sum.KinesisRecords, sum.Bytes, time.Since(t0).Round(time.Millisecond))
 
+	// A fresh app name: checkpoints of an earlier run (in a shared Redis)
+	// name sequence numbers of another kinesalite.
+	app := fmt.Sprintf("worker-demo-%d", time.Now().UnixNano())
 	cfg := filepath.Join(dir, "worker.yaml")
 	if err := os.WriteFile(cfg, []byte(fmt.Sprintf(`listen: 127.0.0.1:0
 checkpointer: %s
@@ -174,6 +177,7 @@ heartbeat_frequency: 1s
 sleep_when_caught_up: 200ms
 pipelines:
   - name: alerts
+    app: %s
     stream: app-events
     processor: wasm:%s
     handler: %s
@@ -185,7 +189,7 @@ pipelines:
       add: {source: demo}
     output_stream: alerts
     output_processor: jsonlines
-`, checkpointer, msgpack, enrich)), 0o644); err != nil {
+`, checkpointer, app, msgpack, enrich)), 0o644); err != nil {
 		return err
 	}
 	t0 = time.Now()
