@@ -6,12 +6,18 @@ KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
 FUZZTIME  ?= 5s
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build deps test unit e2e e2e-full fuzz bench demo plugins vet clean lambda build-ConsumerFunction build-ProducerFunction
+.PHONY: all build deps test unit e2e e2e-full fuzz bench demo plugins vet clean lambda build-ConsumerFunction build-ProducerFunction worker
+
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
 all: build
 
 build:
 	$(GO) build ./...
+
+# The worker as a static binary (bin/worker), as the Dockerfile builds it.
+worker:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/worker ./cmd/worker
 
 # Local Kinesis (kinesalite, pinned by package-lock.json) for tests and the demo.
 deps: $(KINESALITE)

@@ -16,6 +16,8 @@ import (
 type ClientOptions struct {
 	Region   string
 	Endpoint string // e.g. a local kinesalite: http://127.0.0.1:4567
+	// Profile selects a shared config profile (default: AWS_PROFILE).
+	Profile string
 	// StaticCredentials, when both are set, replaces the credential chain
 	// (a local kinesalite accepts any).
 	AccessKeyID, SecretAccessKey string
@@ -29,6 +31,9 @@ func NewClient(ctx context.Context, o ClientOptions) (*kinesis.Client, error) {
 	var loaders []func(*config.LoadOptions) error
 	if o.Region != "" {
 		loaders = append(loaders, config.WithRegion(o.Region))
+	}
+	if o.Profile != "" {
+		loaders = append(loaders, config.WithSharedConfigProfile(o.Profile))
 	}
 	if o.AccessKeyID != "" && o.SecretAccessKey != "" {
 		loaders = append(loaders, config.WithCredentialsProvider(
