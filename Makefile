@@ -6,7 +6,7 @@ KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
 FUZZTIME  ?= 5s
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
-.PHONY: all build deps test unit e2e e2e-full fuzz bench demo plugins vet clean lambda build-ConsumerFunction build-ProducerFunction worker
+.PHONY: all build deps test unit e2e e2e-full fuzz bench demo demo-processors plugins vet clean lambda build-ConsumerFunction build-ProducerFunction worker
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 
@@ -67,7 +67,15 @@ plugins:
 		-o build/plugins/upper.wasm plugins/examples-rust/upper/upper.rs
 	@ls -l build/plugins/*.wasm
 
+# The worker end to end: builds it and the example plugins, starts
+# kinesalite, produces through a WebAssembly serializer/aggregator, runs a
+# pipeline with the enrich handler plugin into an output stream, prints a
+# summary and cleans up.
 demo: deps
+	$(GO) run ./tests/worker/demo
+
+# Every native processor: a sample data set into kinesalite and back.
+demo-processors: deps
 	$(GO) run ./tests/demo
 
 # Lambda: one bootstrap (provided.al2023) per architecture, with the example
