@@ -111,42 +111,62 @@ func sortStrings(s []string) {
 
 var errNotObject = errors.New("record is not a JSON object")
 
+// Indexes of the watched top-level fields in scanner.keys.
+const (
+	fieldSkip = iota
+	fieldRoute
+	fieldKey
+)
+
 // process filters, enriches and routes one record. The enriched record keeps
 // the input's bytes and field order and appends the metadata fields and the
 // configured ones before the closing brace.
 func (e *enricher) process(data []byte, m Meta) (Verdict, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		if len(bytes.TrimSpace(data)) > 0 && bytes.TrimSpace(data)[0] != '{' && json.Valid(data) {
-			return Verdict{}, errNotObject
+	return e.processTo(nil, true, data, m)
+}
+
+// processTo is process appending the enriched record to dst; unless all is
+// set, it builds it only for records that are emitted. It scans the record
+// once, validating it and finding the watched top-level fields without
+// decoding it into maps.
+func (e *enricher) processTo(dst []byte, all bool, data []byte, m Meta) (Verdict, error) {
+	s := scanner{b: data, keys: [3]string{e.cfg.SkipField, e.cfg.RouteField, e.cfg.PartitionKeyField}}
+	valid, object := s.document()
+	if !valid {
+		var fields map[string]json.RawMessage
+		err := json.Unmarshal(data, &fields)
+		if err == nil { // the scanner and encoding/json disagree: trust the latter's message
+			err = errors.New("rejected by the scanner")
 		}
 		return Verdict{}, fmt.Errorf("invalid JSON: %v", err)
 	}
-	if fields == nil {
+	if !object {
 		return Verdict{}, errNotObject
 	}
-	str := func(name string) (string, bool) {
-		raw, ok := fields[name]
-		if !ok || name == "" {
-			return "", false
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return s, true
-	}
-	if v, ok := str(e.cfg.SkipField); ok && e.skip[v] {
+	if v, ok := stringValue(data, s.top.vals[fieldSkip]); ok && e.skip[string(v)] {
 		return Verdict{Skip: true, Message: fmt.Sprintf("%s=%s filtered", e.cfg.SkipField, v)}, nil
 	}
-	trimmed := bytes.TrimRight(data, " \t\r\n")
-	out := make([]byte, 0, len(trimmed)+160+len(e.add))
-	out = append(out, trimmed[:len(trimmed)-1]...) // without the closing brace
-	sep := ","
-	if len(fields) == 0 {
-		sep = ""
+	v := Verdict{OutKey: m.PartitionKey}
+	if e.cfg.RouteField == "" {
+		v.Emit = true
+	} else if r, ok := stringValue(data, s.top.vals[fieldRoute]); ok && e.route[string(r)] {
+		v.Emit = true
 	}
-	out = append(out, sep...)
+	if k, ok := stringValue(data, s.top.vals[fieldKey]); ok && len(k) > 0 {
+		v.OutKey = string(k)
+	}
+	if !v.Emit && !all {
+		return v, nil
+	}
+	trimmed := bytes.TrimRight(data, " \t\r\n")
+	out := dst
+	if out == nil {
+		out = make([]byte, 0, len(trimmed)+160+len(e.add))
+	}
+	out = append(out, trimmed[:len(trimmed)-1]...) // without the closing brace
+	if s.top.members > 0 {
+		out = append(out, ',')
+	}
 	out = append(out, `"_shard":`...)
 	out = appendJSONString(out, m.ShardID)
 	out = append(out, `,"_sequence":`...)
@@ -162,19 +182,6 @@ func (e *enricher) process(data []byte, m Meta) (Verdict, error) {
 	}
 	out = append(out, e.add...)
 	out = append(out, '}')
-	v := Verdict{Out: out, OutKey: m.PartitionKey}
-	if e.cfg.RouteField == "" {
-		v.Emit = true
-	} else if r, ok := str(e.cfg.RouteField); ok && e.route[r] {
-		v.Emit = true
-	}
-	if k, ok := str(e.cfg.PartitionKeyField); ok && k != "" {
-		v.OutKey = k
-	}
+	v.Out = out
 	return v, nil
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // never fails for a string
-	return append(dst, b...)
 }

@@ -1,0 +1,327 @@
+package main
+
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
+
+// maxDepth is encoding/json's nesting limit, so that the scanner accepts
+// exactly what json.Valid accepts.
+const maxDepth = 10000
+
+// span is a half-open byte range of the input; a zero span (end 0) is absent.
+type span struct{ start, end int }
+
+// topLevel is what the scanner finds in a JSON object: the number of
+// members and the value spans of the watched top-level keys (the last
+// occurrence wins, as with encoding/json's map decoding).
+type topLevel struct {
+	members int
+	vals    [3]span
+}
+
+// scanner validates JSON the way encoding/json does (RFC 8259 grammar,
+// control characters rejected in strings, bytes ≥ 0x80 accepted as they
+// are, nesting up to 10000 levels) without allocating, and records the
+// spans of the values of up to three top-level keys.
+type scanner struct {
+	b     []byte
+	i     int
+	depth int
+	keys  [3]string
+	top   topLevel
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
+
+func (s *scanner) ws() {
+	for s.i < len(s.b) && isSpace(s.b[s.i]) {
+		s.i++
+	}
+}
+
+// document scans a whole input; it returns whether it is valid JSON and
+// whether its top-level value is an object.
+func (s *scanner) document() (valid, object bool) {
+	s.ws()
+	if s.i >= len(s.b) {
+		return false, false
+	}
+	object = s.b[s.i] == '{'
+	if !s.value() {
+		return false, false
+	}
+	s.ws()
+	return s.i == len(s.b), object
+}
+
+func (s *scanner) value() bool {
+	if s.i >= len(s.b) {
+		return false
+	}
+	switch c := s.b[s.i]; {
+	case c == '{':
+		return s.object()
+	case c == '[':
+		return s.array()
+	case c == '"':
+		_, ok := s.str()
+		return ok
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return s.lit("true")
+	case c == 'f':
+		return s.lit("false")
+	case c == 'n':
+		return s.lit("null")
+	}
+	return false
+}
+
+func (s *scanner) lit(w string) bool {
+	if len(s.b)-s.i < len(w) || string(s.b[s.i:s.i+len(w)]) != w {
+		return false
+	}
+	s.i += len(w)
+	return true
+}
+
+func (s *scanner) digits() int {
+	n := 0
+	for s.i < len(s.b) && s.b[s.i] >= '0' && s.b[s.i] <= '9' {
+		s.i++
+		n++
+	}
+	return n
+}
+
+func (s *scanner) number() bool {
+	if s.b[s.i] == '-' {
+		s.i++
+	}
+	if s.i >= len(s.b) {
+		return false
+	}
+	if s.b[s.i] == '0' {
+		s.i++
+	} else if s.digits() == 0 {
+		return false
+	}
+	if s.i < len(s.b) && s.b[s.i] == '.' {
+		s.i++
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	if s.i < len(s.b) && (s.b[s.i] == 'e' || s.b[s.i] == 'E') {
+		s.i++
+		if s.i < len(s.b) && (s.b[s.i] == '+' || s.b[s.i] == '-') {
+			s.i++
+		}
+		if s.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
+
+// str scans a string starting at its opening quote; plain reports that it
+// has no escapes and no bytes ≥ 0x80, so its content is its own value.
+func (s *scanner) str() (plain, ok bool) {
+	s.i++
+	plain = true
+	for s.i < len(s.b) {
+		c := s.b[s.i]
+		switch {
+		case c == '"':
+			s.i++
+			return plain, true
+		case c == '\\':
+			plain = false
+			if s.i+1 >= len(s.b) {
+				return false, false
+			}
+			switch s.b[s.i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				s.i += 2
+			case 'u':
+				if s.i+6 > len(s.b) || !isHex(s.b[s.i+2]) || !isHex(s.b[s.i+3]) || !isHex(s.b[s.i+4]) || !isHex(s.b[s.i+5]) {
+					return false, false
+				}
+				s.i += 6
+			default:
+				return false, false
+			}
+		case c < 0x20:
+			return false, false
+		default:
+			if c >= 0x80 {
+				plain = false
+			}
+			s.i++
+		}
+	}
+	return false, false
+}
+
+func (s *scanner) enter() bool {
+	s.depth++
+	return s.depth <= maxDepth
+}
+
+func (s *scanner) array() bool {
+	if !s.enter() {
+		return false
+	}
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == ']' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		s.ws()
+		if !s.value() {
+			return false
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case ']':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func (s *scanner) object() bool {
+	if !s.enter() {
+		return false
+	}
+	top := s.depth == 1
+	s.i++
+	s.ws()
+	if s.i < len(s.b) && s.b[s.i] == '}' {
+		s.i++
+		s.depth--
+		return true
+	}
+	for {
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != '"' {
+			return false
+		}
+		kStart := s.i
+		plain, ok := s.str()
+		if !ok {
+			return false
+		}
+		kEnd := s.i
+		s.ws()
+		if s.i >= len(s.b) || s.b[s.i] != ':' {
+			return false
+		}
+		s.i++
+		s.ws()
+		vStart := s.i
+		if !s.value() {
+			return false
+		}
+		if top {
+			s.top.members++
+			s.watch(s.b[kStart:kEnd], plain, span{vStart, s.i})
+		}
+		s.ws()
+		if s.i >= len(s.b) {
+			return false
+		}
+		switch s.b[s.i] {
+		case ',':
+			s.i++
+		case '}':
+			s.i++
+			s.depth--
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// watch records v when the quoted key raw is one of the watched keys.
+func (s *scanner) watch(raw []byte, plain bool, v span) {
+	var key []byte
+	if plain {
+		key = raw[1 : len(raw)-1]
+	}
+	for j, k := range s.keys {
+		if k == "" {
+			continue
+		}
+		if key == nil && !plain {
+			// Escapes or non-ASCII: compare the decoded key (rare).
+			var d string
+			if json.Unmarshal(raw, &d) != nil {
+				return
+			}
+			key = []byte(d)
+		}
+		if string(key) == k {
+			s.top.vals[j] = v
+		}
+	}
+}
+
+// stringValue returns the string a top-level value decodes to, as
+// json.Unmarshal into a string would: a JSON string, or "" for null (which
+// leaves a string unchanged); ok is false for other values. A string without
+// escapes or non-ASCII bytes is returned as a view of b.
+func stringValue(b []byte, v span) (val []byte, ok bool) {
+	if v.end == 0 {
+		return nil, false
+	}
+	raw := b[v.start:v.end]
+	switch raw[0] {
+	case 'n':
+		return nil, true
+	case '"':
+	default:
+		return nil, false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c == '\\' || c >= 0x80 {
+			var d string
+			if json.Unmarshal(raw, &d) != nil {
+				return nil, false
+			}
+			return []byte(d), true
+		}
+	}
+	return inner, true
+}
+
+// appendJSONString appends s quoted exactly as json.Marshal quotes it
+// (including its HTML-safe escapes of <, > and &).
+func appendJSONString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			b, _ := json.Marshal(s) // never fails for a string
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
