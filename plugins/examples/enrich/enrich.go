@@ -125,6 +125,12 @@ func (e *enricher) process(data []byte, m Meta) (Verdict, error) {
 	return e.processTo(nil, true, data, m)
 }
 
+// outSize bounds the size of the enriched record made from data and m.
+func (e *enricher) outSize(data []byte, m Meta) int {
+	// 64: the fixed field names, separators, an int64 and a timestamp.
+	return len(data) + len(e.add) + 64 + quotedLen(m.ShardID) + quotedLen(m.SequenceNumber) + quotedLen(m.PartitionKey) + len(`,"_arrival":"2006-01-02T15:04:05.999999999Z"`)
+}
+
 // processTo is process appending the enriched record to dst; unless all is
 // set, it builds it only for records that are emitted. It scans the record
 // once, validating it and finding the watched top-level fields without
@@ -161,7 +167,7 @@ func (e *enricher) processTo(dst []byte, all bool, data []byte, m Meta) (Verdict
 	trimmed := bytes.TrimRight(data, " \t\r\n")
 	out := dst
 	if out == nil {
-		out = make([]byte, 0, len(trimmed)+160+len(e.add))
+		out = make([]byte, 0, e.outSize(trimmed, m))
 	}
 	out = append(out, trimmed[:len(trimmed)-1]...) // without the closing brace
 	if s.top.members > 0 {

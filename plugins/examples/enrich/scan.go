@@ -312,6 +312,16 @@ func stringValue(b []byte, v span) (val []byte, ok bool) {
 	return inner, true
 }
 
+// quotedLen bounds the length of appendJSONString's output for s.
+func quotedLen(s string) int {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return 6*len(s) + 2 // every byte as \u00XX or \ufffd at worst
+		}
+	}
+	return len(s) + 2
+}
+
 // appendJSONString appends s quoted exactly as json.Marshal quotes it
 // (including its HTML-safe escapes of <, > and &).
 func appendJSONString(dst []byte, s string) []byte {
