@@ -164,7 +164,10 @@ func (e *enricher) processTo(dst []byte, all bool, data []byte, m Meta) (Verdict
 	if !v.Emit && !all {
 		return v, nil
 	}
-	trimmed := bytes.TrimRight(data, " \t\r\n")
+	trimmed := data
+	for isSpace(trimmed[len(trimmed)-1]) {
+		trimmed = trimmed[:len(trimmed)-1]
+	}
 	out := dst
 	if out == nil {
 		out = make([]byte, 0, e.outSize(trimmed, m))

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxDepth is encoding/json's nesting limit, so that the scanner accepts
@@ -130,28 +131,40 @@ func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' ||
 
 // str scans a string starting at its opening quote; plain reports that it
 // has no escapes and no bytes ≥ 0x80, so its content is its own value.
+// Eight bytes at a time are tested for anything special (a quote, a
+// backslash, a control character or a byte ≥ 0x80): a Go guest pays for
+// every branch, so runs of ordinary characters cost one test per word.
 func (s *scanner) str() (plain, ok bool) {
-	s.i++
+	b, i := s.b, s.i+1
 	plain = true
-	for s.i < len(s.b) {
-		c := s.b[s.i]
-		switch {
+	for {
+		for i+8 <= len(b) {
+			x := *(*uint64)(unsafe.Pointer(&b[i]))
+			if special8(x) != 0 {
+				break
+			}
+			i += 8
+		}
+		if i >= len(b) {
+			return false, false
+		}
+		switch c := b[i]; {
 		case c == '"':
-			s.i++
+			s.i = i + 1
 			return plain, true
 		case c == '\\':
 			plain = false
-			if s.i+1 >= len(s.b) {
+			if i+1 >= len(b) {
 				return false, false
 			}
-			switch s.b[s.i+1] {
+			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				s.i += 2
+				i += 2
 			case 'u':
-				if s.i+6 > len(s.b) || !isHex(s.b[s.i+2]) || !isHex(s.b[s.i+3]) || !isHex(s.b[s.i+4]) || !isHex(s.b[s.i+5]) {
+				if i+6 > len(b) || !isHex(b[i+2]) || !isHex(b[i+3]) || !isHex(b[i+4]) || !isHex(b[i+5]) {
 					return false, false
 				}
-				s.i += 6
+				i += 6
 			default:
 				return false, false
 			}
@@ -161,10 +174,23 @@ func (s *scanner) str() (plain, ok bool) {
 			if c >= 0x80 {
 				plain = false
 			}
-			s.i++
+			i++
 		}
 	}
-	return false, false
+}
+
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// special8 is non-zero when one of the eight bytes of x (in any order) is
+// below 0x20, at or above 0x80, a quote or a backslash.
+func special8(x uint64) uint64 {
+	lt := (x - ones*0x20) & ^x // high bit for a byte < 0x20 (or a borrow after one)
+	q := x ^ (ones * '"')      // zero byte where x has a quote
+	bs := x ^ (ones * '\\')    // zero byte where x has a backslash
+	return (x | lt | (q-ones)&^q | (bs-ones)&^bs) & highs
 }
 
 func (s *scanner) enter() bool {
