@@ -173,3 +173,43 @@ func BenchmarkProcess(b *testing.B) {
 		})
 	}
 }
+
+func TestPlainString(t *testing.T) {
+	for _, s := range []string{"", "a", "shardId-000000000001", "49590338271490256608559692538361571095921575989136588898", "0123456<", "01234567<", "0123456789abcde&",
+		"x>", "\x1f", "01234567\x7f", "é", "0123456789\"", "0123456789\\", "\u2028", strings.Repeat("k", 17) + "\n"} {
+		b, _ := json.Marshal(s)
+		// Conservative: false for every non-ASCII string, exact otherwise.
+		want := string(b) == `"`+s+`"` && !hasNonASCII(s)
+		if got := plainString(s); got != want {
+			t.Errorf("plainString(%q) = %v, want %v", s, got, want)
+		}
+		if got := string(appendJSONString(nil, s)); got != string(b) {
+			t.Errorf("appendJSONString(%q) = %s, want %s", s, got, b)
+		}
+		if n := quotedLen(s); n < len(b) {
+			t.Errorf("quotedLen(%q) = %d < %d", s, n, len(b))
+		}
+	}
+}
+
+func FuzzPlainString(f *testing.F) {
+	f.Add("shardId-000000000001<")
+	f.Fuzz(func(t *testing.T, s string) {
+		b, _ := json.Marshal(s)
+		if got, want := plainString(s), string(b) == `"`+s+`"` && !hasNonASCII(s); got != want {
+			t.Fatalf("plainString(%q) = %v, want %v", s, got, want)
+		}
+		if got := string(appendJSONString(nil, s)); got != string(b) || quotedLen(s) < len(b) {
+			t.Fatalf("appendJSONString(%q) = %s, want %s (bound %d)", s, got, b, quotedLen(s))
+		}
+	})
+}
+
+func hasNonASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return true
+		}
+	}
+	return false
+}

@@ -338,12 +338,30 @@ func stringValue(b []byte, v span) (val []byte, ok bool) {
 	return inner, true
 }
 
+// plainString reports whether json.Marshal quotes s without escaping
+// anything: no control characters, quotes, backslashes, bytes ≥ 0x80 or
+// HTML-sensitive <, > and &. It tests eight bytes at a time.
+func plainString(s string) bool {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		x := *(*uint64)(unsafe.Pointer(unsafe.StringData(s[i:])))
+		lt, gt, amp := x^(ones*'<'), x^(ones*'>'), x^(ones*'&')
+		if special8(x)|((lt-ones)&^lt|(gt-ones)&^gt|(amp-ones)&^amp)&highs != 0 {
+			break
+		}
+	}
+	for ; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
+}
+
 // quotedLen bounds the length of appendJSONString's output for s.
 func quotedLen(s string) int {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			return 6*len(s) + 2 // every byte as \u00XX or \ufffd at worst
-		}
+	if !plainString(s) {
+		return 6*len(s) + 2 // every byte as \u00XX or \ufffd at worst
 	}
 	return len(s) + 2
 }
@@ -351,11 +369,9 @@ func quotedLen(s string) int {
 // appendJSONString appends s quoted exactly as json.Marshal quotes it
 // (including its HTML-safe escapes of <, > and &).
 func appendJSONString(dst []byte, s string) []byte {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
-			b, _ := json.Marshal(s) // never fails for a string
-			return append(dst, b...)
-		}
+	if !plainString(s) {
+		b, _ := json.Marshal(s) // never fails for a string
+		return append(dst, b...)
 	}
 	dst = append(dst, '"')
 	dst = append(dst, s...)
