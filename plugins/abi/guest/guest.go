@@ -300,12 +300,7 @@ func (s *state) serde(op abi.Op) error {
 
 // str views b as a string without copying. The strings of a Record alias
 // the call's input buffer, which stays unchanged until the call returns.
-func str(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func toRecord(r *abi.Record, dst *Record) {
 	*dst = Record{
@@ -316,9 +311,12 @@ func toRecord(r *abi.Record, dst *Record) {
 }
 
 func (s *state) records() []Record {
-	s.recs = s.recs[:0]
-	for i := range s.inB.Records {
-		s.recs = append(s.recs, Record{})
+	n := len(s.inB.Records)
+	if cap(s.recs) < n {
+		s.recs = make([]Record, n)
+	}
+	s.recs = s.recs[:n]
+	for i := range s.recs {
 		toRecord(&s.inB.Records[i], &s.recs[i])
 	}
 	return s.recs
@@ -382,12 +380,7 @@ func (e emitter) Emit(r UserRecord) {
 }
 
 // bytesOf views s as bytes without copying; the result must not be written.
-func bytesOf(s string) []byte {
-	if s == "" {
-		return nil
-	}
-	return unsafe.Slice(unsafe.StringData(s), len(s))
-}
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func (s *state) handle() error {
 	if handler == nil {
