@@ -70,18 +70,12 @@ type Verdict struct {
 type enricher struct {
 	cfg   Config
 	add   []byte // pre-encoded `"k":v` pairs of cfg.Add, comma-separated
-	skip  map[string]bool
-	route map[string]bool
+	skip  valueSet
+	route valueSet
 }
 
 func newEnricher(c Config) (*enricher, error) {
-	e := &enricher{cfg: c, skip: map[string]bool{}, route: map[string]bool{}}
-	for _, v := range c.SkipValues {
-		e.skip[v] = true
-	}
-	for _, v := range c.RouteValues {
-		e.route[v] = true
-	}
+	e := &enricher{cfg: c, skip: newValueSet(c.SkipValues), route: newValueSet(c.RouteValues)}
 	keys := make([]string, 0, len(c.Add))
 	for k := range c.Add {
 		keys = append(keys, k)
@@ -99,6 +93,37 @@ func newEnricher(c Config) (*enricher, error) {
 		e.add = append(e.add, vb...)
 	}
 	return e, nil
+}
+
+// valueSet is a set of strings. A few values are compared one by one, which
+// in a Go WebAssembly guest costs far fewer branches than hashing for a map
+// lookup; many go into a map.
+type valueSet struct {
+	list []string
+	m    map[string]bool
+}
+
+func newValueSet(vs []string) valueSet {
+	if len(vs) <= 8 {
+		return valueSet{list: vs}
+	}
+	m := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		m[v] = true
+	}
+	return valueSet{m: m}
+}
+
+func (s valueSet) has(v []byte) bool {
+	if s.m != nil {
+		return s.m[string(v)]
+	}
+	for _, x := range s.list {
+		if x == string(v) {
+			return true
+		}
+	}
+	return false
 }
 
 func sortStrings(s []string) {
@@ -131,11 +156,12 @@ func (e *enricher) outSize(data []byte, m Meta) int {
 	return len(data) + len(e.add) + 64 + quotedLen(m.ShardID) + quotedLen(m.SequenceNumber) + quotedLen(m.PartitionKey) + len(`,"_arrival":"2006-01-02T15:04:05.999999999Z"`)
 }
 
-// processTo is process appending the enriched record to dst; unless all is
+// processTo is process building the enriched record in memory from alloc
+// (called with the size it needs; nil allocates); unless all is
 // set, it builds it only for records that are emitted. It scans the record
 // once, validating it and finding the watched top-level fields without
 // decoding it into maps.
-func (e *enricher) processTo(dst []byte, all bool, data []byte, m Meta) (Verdict, error) {
+func (e *enricher) processTo(alloc func(n int) []byte, all bool, data []byte, m Meta) (Verdict, error) {
 	s := scanner{b: data, keys: [3]string{e.cfg.SkipField, e.cfg.RouteField, e.cfg.PartitionKeyField}}
 	valid, object := s.document()
 	if !valid {
@@ -149,13 +175,13 @@ func (e *enricher) processTo(dst []byte, all bool, data []byte, m Meta) (Verdict
 	if !object {
 		return Verdict{}, errNotObject
 	}
-	if v, ok := stringValue(data, s.top.vals[fieldSkip]); ok && e.skip[string(v)] {
+	if v, ok := stringValue(data, s.top.vals[fieldSkip]); ok && e.skip.has(v) {
 		return Verdict{Skip: true, Message: fmt.Sprintf("%s=%s filtered", e.cfg.SkipField, v)}, nil
 	}
 	v := Verdict{OutKey: m.PartitionKey}
 	if e.cfg.RouteField == "" {
 		v.Emit = true
-	} else if r, ok := stringValue(data, s.top.vals[fieldRoute]); ok && e.route[string(r)] {
+	} else if r, ok := stringValue(data, s.top.vals[fieldRoute]); ok && e.route.has(r) {
 		v.Emit = true
 	}
 	if k, ok := stringValue(data, s.top.vals[fieldKey]); ok && len(k) > 0 {
@@ -168,8 +194,10 @@ func (e *enricher) processTo(dst []byte, all bool, data []byte, m Meta) (Verdict
 	for isSpace(trimmed[len(trimmed)-1]) {
 		trimmed = trimmed[:len(trimmed)-1]
 	}
-	out := dst
-	if out == nil {
+	var out []byte
+	if alloc != nil {
+		out = alloc(e.outSize(trimmed, m))
+	} else {
 		out = make([]byte, 0, e.outSize(trimmed, m))
 	}
 	out = append(out, trimmed[:len(trimmed)-1]...) // without the closing brace

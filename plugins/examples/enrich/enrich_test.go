@@ -213,3 +213,17 @@ func hasNonASCII(s string) bool {
 	}
 	return false
 }
+
+func TestValueSet(t *testing.T) {
+	few := newValueSet([]string{"a", "", "bc"})
+	many := newValueSet([]string{"v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", ""})
+	for _, c := range []struct {
+		s    valueSet
+		v    string
+		want bool
+	}{{few, "a", true}, {few, "", true}, {few, "b", false}, {few, "bcd", false}, {many, "v8", true}, {many, "", true}, {many, "v9", false}, {newValueSet(nil), "", false}} {
+		if got := c.s.has([]byte(c.v)); got != c.want {
+			t.Errorf("has(%q) in %v = %v, want %v", c.v, c.s, got, c.want)
+		}
+	}
+}

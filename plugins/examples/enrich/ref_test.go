@@ -34,7 +34,7 @@ func (e *enricher) processRef(data []byte, m Meta) (Verdict, error) {
 		}
 		return s, true
 	}
-	if v, ok := str(e.cfg.SkipField); ok && e.skip[v] {
+	if v, ok := str(e.cfg.SkipField); ok && e.skip.has([]byte(v)) {
 		return Verdict{Skip: true, Message: fmt.Sprintf("%s=%s filtered", e.cfg.SkipField, v)}, nil
 	}
 	trimmed := bytes.TrimRight(data, " \t\r\n")
@@ -63,7 +63,7 @@ func (e *enricher) processRef(data []byte, m Meta) (Verdict, error) {
 	v := Verdict{Out: out, OutKey: m.PartitionKey}
 	if e.cfg.RouteField == "" {
 		v.Emit = true
-	} else if r, ok := str(e.cfg.RouteField); ok && e.route[r] {
+	} else if r, ok := str(e.cfg.RouteField); ok && e.route.has([]byte(r)) {
 		v.Emit = true
 	}
 	if k, ok := str(e.cfg.PartitionKeyField); ok && k != "" {
