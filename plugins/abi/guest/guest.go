@@ -311,12 +311,9 @@ func toRecord(r *abi.Record, dst *Record) {
 }
 
 func (s *state) records() []Record {
-	n := len(s.inB.Records)
-	if cap(s.recs) < n {
-		s.recs = make([]Record, n)
-	}
-	s.recs = s.recs[:n]
-	for i := range s.recs {
+	s.recs = s.recs[:0]
+	for i := range s.inB.Records {
+		s.recs = append(s.recs, Record{})
 		toRecord(&s.inB.Records[i], &s.recs[i])
 	}
 	return s.recs

@@ -23,16 +23,20 @@ func handleBatch(n int) []byte {
 }
 
 // BenchmarkInvokeHandle runs the plugin's handle entry point natively over a
-// 500-record batch, as the host benchmark does under WebAssembly.
+// batch, as the host benchmarks do under WebAssembly.
 func BenchmarkInvokeHandle(b *testing.B) {
-	in := handleBatch(500)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := guest.Invoke(abi.OpHandle, in); err != nil {
-			b.Fatal(err)
-		}
+	for _, n := range []int{500, 10000} {
+		in := handleBatch(n)
+		b.Run(fmt.Sprintf("records=%d", n), func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := guest.Invoke(abi.OpHandle, in); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/record")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*500), "ns/record")
 }
 
 // TestInvokeHandle runs the handle entry point natively: emitted records are
