@@ -311,43 +311,34 @@ func Decode(buf []byte, b *Batch) error {
 	b.Op = op
 	b.Deadline = int64(le.Uint64(buf[16:]))
 	b.Param = le.Uint32(buf[24:])
-	field := func(at int) ([]byte, error) {
-		off, n := uint64(le.Uint32(buf[at:])), uint64(le.Uint32(buf[at+4:]))
-		if n == 0 {
-			return nil, nil
-		}
-		if off < dataStart || off+n > uint64(len(buf)) {
-			return nil, &DecodeError{at, fmt.Sprintf("field [%d, %d) is outside the data area [%d, %d)", off, off+n, dataStart, len(buf))}
-		}
-		return buf[off : off+n : off+n], nil
-	}
 	if cap(b.Records) < int(nrec) {
 		b.Records = make([]Record, nrec)
 	}
 	b.Records = b.Records[:nrec]
 	p := HeaderSize
-	var err error
+	var ok bool
 	for i := range b.Records {
 		r := &b.Records[i]
-		if r.Data, err = field(p); err != nil {
-			return err
+		e := buf[p : p+RecordSize : p+RecordSize] // one bounds check for the entry
+		if r.Data, ok = field(buf, e[0:8], dataStart); !ok {
+			return fieldError(buf, p, dataStart)
 		}
-		if r.PartitionKey, err = field(p + 8); err != nil {
-			return err
+		if r.PartitionKey, ok = field(buf, e[8:16], dataStart); !ok {
+			return fieldError(buf, p+8, dataStart)
 		}
-		if r.ExplicitHashKey, err = field(p + 16); err != nil {
-			return err
+		if r.ExplicitHashKey, ok = field(buf, e[16:24], dataStart); !ok {
+			return fieldError(buf, p+16, dataStart)
 		}
-		if r.SequenceNumber, err = field(p + 24); err != nil {
-			return err
+		if r.SequenceNumber, ok = field(buf, e[24:32], dataStart); !ok {
+			return fieldError(buf, p+24, dataStart)
 		}
-		if r.ShardID, err = field(p + 32); err != nil {
-			return err
+		if r.ShardID, ok = field(buf, e[32:40], dataStart); !ok {
+			return fieldError(buf, p+32, dataStart)
 		}
-		r.SubSequence = int64(le.Uint64(buf[p+40:]))
-		r.ArrivalNanos = int64(le.Uint64(buf[p+48:]))
-		r.Ref = le.Uint32(buf[p+56:])
-		r.Flags = le.Uint32(buf[p+60:])
+		r.SubSequence = int64(le.Uint64(e[40:]))
+		r.ArrivalNanos = int64(le.Uint64(e[48:]))
+		r.Ref = le.Uint32(e[56:])
+		r.Flags = le.Uint32(e[60:])
 		p += RecordSize
 	}
 	if cap(b.Results) < int(nres) {
@@ -361,10 +352,31 @@ func Decode(buf []byte, b *Batch) error {
 		if r.Status > StatusSkip {
 			return &DecodeError{p + 4, fmt.Sprintf("result %d has unknown status %d", i, uint32(r.Status))}
 		}
-		if r.Message, err = field(p + 8); err != nil {
-			return err
+		var ok bool
+		if r.Message, ok = field(buf, buf[p+8:p+16], dataStart); !ok {
+			return fieldError(buf, p+8, dataStart)
 		}
 		p += ResultSize
 	}
 	return nil
+}
+
+// field returns the bytes that the offset and length in ent point to, or
+// false when they lie outside the data area [dataStart, len(buf)). Small
+// enough to inline: decoding costs no call per field.
+func field(buf, ent []byte, dataStart uint64) ([]byte, bool) {
+	off, n := uint64(binary.LittleEndian.Uint32(ent)), uint64(binary.LittleEndian.Uint32(ent[4:]))
+	if n == 0 {
+		return nil, true
+	}
+	if off < dataStart || off+n > uint64(len(buf)) {
+		return nil, false
+	}
+	return buf[off : off+n : off+n], true
+}
+
+func fieldError(buf []byte, at int, dataStart uint64) error {
+	le := binary.LittleEndian
+	off, n := uint64(le.Uint32(buf[at:])), uint64(le.Uint32(buf[at+4:]))
+	return &DecodeError{at, fmt.Sprintf("field [%d, %d) is outside the data area [%d, %d)", off, off+n, dataStart, len(buf))}
 }

@@ -33,6 +33,29 @@ func putRecs(p *[]abi.Record) {
 	recPool.Put(p)
 }
 
+// stringTable turns the byte fields of an output batch into strings with
+// one allocation per batch instead of one per field: add every field, then
+// take them back in the same order. The strings are copies, so neither the
+// guest's layout (fields may overlap) nor a caller writing to an output's
+// Data can change them.
+type stringTable struct {
+	buf []byte
+	s   string
+	off int
+}
+
+func (t *stringTable) add(b []byte) { t.buf = append(t.buf, b...) }
+
+// next returns the next field added, as a string of n bytes.
+func (t *stringTable) next(n int) string {
+	if t.s == "" && len(t.buf) > 0 {
+		t.s = unsafe.String(&t.buf[0], len(t.buf)) // buf is not written again
+	}
+	s := t.s[t.off : t.off+n]
+	t.off += n
+	return s
+}
+
 // view exposes a string's bytes without copying; the encoder only reads.
 func view(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
@@ -214,13 +237,27 @@ func (a *Aggregator) Deaggregate(ctx context.Context, in []records.Record) ([]re
 	if err != nil {
 		return nil, err
 	}
-	out := make([]records.Record, 0, len(in))
+	n, size := 0, 0
+	for _, sg := range segs {
+		n += len(sg.out.Records)
+		for _, r := range sg.out.Records {
+			size += len(r.PartitionKey) + len(r.ExplicitHashKey)
+		}
+	}
+	strs := stringTable{buf: make([]byte, 0, size)}
+	for _, sg := range segs {
+		for _, r := range sg.out.Records {
+			strs.add(r.PartitionKey)
+			strs.add(r.ExplicitHashKey)
+		}
+	}
+	out := make([]records.Record, 0, n)
 	var ie records.ItemErrors
 	for _, sg := range segs {
 		for _, r := range sg.out.Records {
 			src := &in[sg.off+int(r.Ref)]
 			out = append(out, records.Record{
-				Data: r.Data, PartitionKey: string(r.PartitionKey), ExplicitHashKey: string(r.ExplicitHashKey),
+				Data: r.Data, PartitionKey: strs.next(len(r.PartitionKey)), ExplicitHashKey: strs.next(len(r.ExplicitHashKey)),
 				ShardID: src.ShardID, SequenceNumber: src.SequenceNumber, SubSequenceNumber: r.SubSequence,
 				Aggregated: r.Flags&abi.FlagAggregated != 0, ArrivalTime: src.ArrivalTime,
 			})
@@ -308,12 +345,35 @@ func (h *Handler) Handle(ctx context.Context, batch []records.Record) (records.H
 		return records.HandlerOutput{}, err
 	}
 	out := records.HandlerOutput{Results: make([]records.Result, len(batch))}
+	emitted, size := 0, 0
 	for _, sg := range segs {
+		emitted += len(sg.out.Records)
 		for _, r := range sg.out.Results {
-			out.Results[sg.off+int(r.Index)] = records.Result{Status: records.Status(r.Status), Message: string(r.Message)}
+			size += len(r.Message)
 		}
 		for _, r := range sg.out.Records {
-			out.Emit = append(out.Emit, records.UserRecord{PartitionKey: string(r.PartitionKey), ExplicitHashKey: string(r.ExplicitHashKey), Data: r.Data})
+			size += len(r.PartitionKey) + len(r.ExplicitHashKey)
+		}
+	}
+	strs := stringTable{buf: make([]byte, 0, size)}
+	for _, sg := range segs {
+		for _, r := range sg.out.Results {
+			strs.add(r.Message)
+		}
+		for _, r := range sg.out.Records {
+			strs.add(r.PartitionKey)
+			strs.add(r.ExplicitHashKey)
+		}
+	}
+	if emitted > 0 {
+		out.Emit = make([]records.UserRecord, 0, emitted)
+	}
+	for _, sg := range segs {
+		for _, r := range sg.out.Results {
+			out.Results[sg.off+int(r.Index)] = records.Result{Status: records.Status(r.Status), Message: strs.next(len(r.Message))}
+		}
+		for _, r := range sg.out.Records {
+			out.Emit = append(out.Emit, records.UserRecord{PartitionKey: strs.next(len(r.PartitionKey)), ExplicitHashKey: strs.next(len(r.ExplicitHashKey)), Data: r.Data})
 		}
 	}
 	for _, x := range iso {

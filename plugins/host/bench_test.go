@@ -62,6 +62,32 @@ func BenchmarkHandle(b *testing.B) {
 	}
 }
 
+// BenchmarkHandleEvent measures the enrich plugin over one 10,000-record
+// batch, the size of the largest Kinesis event a Lambda function receives
+// (target: ≤ 100 ms warm, i.e. ≤ 10 µs per record end to end).
+func BenchmarkHandleEvent(b *testing.B) {
+	path := build(b, "plugins/examples/enrich")
+	batch := benchBatch(10000)
+	for _, m := range modes() {
+		p := load(b, path, m.opts...)
+		h, _ := p.Handler()
+		b.Run("enrich-go/"+m.name+"/records=10000", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				out, err := h.Handle(context.Background(), batch)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if len(out.Emit) != len(batch) {
+					b.Fatalf("%d records emitted, want %d", len(out.Emit), len(batch))
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(batch)), "ns/record")
+			b.ReportMetric(b.Elapsed().Seconds()*1000/float64(b.N), "ms/event")
+		})
+	}
+}
+
 // BenchmarkKPLAggregate compares the WASM KPL aggregator, sandboxed and
 // trusted, with core/records' native KPLAggregator on 500 records of 1 KB.
 func BenchmarkKPLAggregate(b *testing.B) {

@@ -25,6 +25,15 @@
 // code is recovered and reported as a batch error through last_error; the
 // host then discards the instance and isolates the offending records.
 //
+// Performance. A Go guest pays for every allocation and every loop
+// iteration (more so in the host's sandboxed mode, where wazero checks for
+// termination on each). The SDK decodes a batch in place: a Record's bytes
+// and strings alias the input buffer, and records emitted or returned are
+// encoded without copying their strings. Build outputs in Scratch memory,
+// which lives until the call returns and is reused by the next one, to make
+// no allocation per record; plugins/examples/enrich shows the pattern
+// together with a JSON scan that avoids encoding/json's reflection.
+//
 // The exports exist only when built for wasip1. Natively, Invoke, Configure
 // and DescribeJSON run the same code paths, so plugin logic can be unit
 // tested with go test. The package keeps one global state per instance: the

@@ -160,6 +160,51 @@ type state struct {
 	recs    []Record
 	urecs   []UserRecord
 	em      emitter
+	scratch arena
+}
+
+// arena hands out byte slices that live until the current call returns;
+// its chunks are reused by later calls, so a plugin that builds its
+// outputs in Scratch memory allocates nothing per record once warm.
+type arena struct {
+	chunks [][]byte
+	cur    int // index of the chunk being filled
+	off    int // bytes used in chunks[cur]
+}
+
+const arenaChunk = 64 << 10
+
+func (a *arena) reset() { a.cur, a.off = 0, 0 }
+
+func (a *arena) alloc(n int) []byte {
+	if n > arenaChunk/4 {
+		return make([]byte, 0, n) // large: its own allocation, not kept
+	}
+	for a.cur < len(a.chunks) {
+		if c := a.chunks[a.cur]; len(c)-a.off >= n {
+			b := c[a.off : a.off : a.off+n]
+			a.off += n
+			return b
+		}
+		a.cur++
+		a.off = 0
+	}
+	a.chunks = append(a.chunks, make([]byte, arenaChunk))
+	a.off = n
+	return a.chunks[a.cur][0:0:n]
+}
+
+// Scratch returns an empty slice with capacity n from memory that stays
+// valid until the current call (handle, serialize, ...) returns, and is
+// reused afterwards. A handler can build the records it emits in it instead
+// of allocating each one: append at most n bytes (appending more moves the
+// slice to an ordinary allocation, which is still correct). Outside a call
+// the memory is valid until the next call starts.
+func Scratch(n int) []byte {
+	if n < 0 {
+		n = 0
+	}
+	return st.scratch.alloc(n)
 }
 
 var st state
@@ -189,6 +234,7 @@ func (s *state) call(op abi.Op, n int, param uint32) (out []byte) {
 		s.fail(fmt.Errorf("%s: input length %d is outside the reserved %d bytes", op, n, len(s.in)))
 		return nil
 	}
+	s.scratch.reset()
 	if err := abi.Decode(s.in[:n], &s.inB); err != nil {
 		s.fail(err)
 		return nil
@@ -254,12 +300,7 @@ func (s *state) serde(op abi.Op) error {
 
 // str views b as a string without copying. The strings of a Record alias
 // the call's input buffer, which stays unchanged until the call returns.
-func str(b []byte) string {
-	if len(b) == 0 {
-		return ""
-	}
-	return unsafe.String(&b[0], len(b))
-}
+func str(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
 
 func toRecord(r *abi.Record, dst *Record) {
 	*dst = Record{
@@ -290,7 +331,7 @@ func (s *state) aggregate() error {
 	out, failed := aggregator.Aggregate(s.urecs, int(s.inB.Param))
 	for _, a := range out {
 		s.outB.Records = append(s.outB.Records, abi.Record{
-			Data: a.Data, PartitionKey: []byte(a.PartitionKey), ExplicitHashKey: []byte(a.ExplicitHashKey), Ref: uint32(a.Count),
+			Data: a.Data, PartitionKey: bytesOf(a.PartitionKey), ExplicitHashKey: bytesOf(a.ExplicitHashKey), Ref: uint32(a.Count),
 		})
 	}
 	for _, f := range failed {
@@ -319,7 +360,7 @@ func (s *state) deaggregate() error {
 				sub = int64(j)
 			}
 			s.outB.Records = append(s.outB.Records, abi.Record{
-				Data: u.Data, PartitionKey: []byte(u.PartitionKey), ExplicitHashKey: []byte(u.ExplicitHashKey),
+				Data: u.Data, PartitionKey: bytesOf(u.PartitionKey), ExplicitHashKey: bytesOf(u.ExplicitHashKey),
 				SubSequence: sub, Ref: uint32(i), Flags: flags,
 			})
 		}
@@ -329,9 +370,14 @@ func (s *state) deaggregate() error {
 
 type emitter struct{ b *abi.Batch }
 
+// Emit keeps r until the call's output is encoded; its strings are viewed
+// as bytes without copying (the encoder only reads them).
 func (e emitter) Emit(r UserRecord) {
-	e.b.Records = append(e.b.Records, abi.Record{Data: r.Data, PartitionKey: []byte(r.PartitionKey), ExplicitHashKey: []byte(r.ExplicitHashKey)})
+	e.b.Records = append(e.b.Records, abi.Record{Data: r.Data, PartitionKey: bytesOf(r.PartitionKey), ExplicitHashKey: bytesOf(r.ExplicitHashKey)})
 }
+
+// bytesOf views s as bytes without copying; the result must not be written.
+func bytesOf(s string) []byte { return unsafe.Slice(unsafe.StringData(s), len(s)) }
 
 func (s *state) handle() error {
 	if handler == nil {
@@ -344,7 +390,7 @@ func (s *state) handle() error {
 			if res.Status > Skip {
 				return fmt.Errorf("handler returned unknown status %d for record %d", res.Status, i)
 			}
-			s.outB.Results = append(s.outB.Results, abi.Result{Index: uint32(i), Status: res.Status, Message: []byte(res.Message)})
+			s.outB.Results = append(s.outB.Results, abi.Result{Index: uint32(i), Status: res.Status, Message: bytesOf(res.Message)})
 		}
 	}
 	return nil

@@ -56,3 +56,41 @@ func TestInvokeHandler(t *testing.T) {
 		t.Fatalf("describe %s", DescribeJSON())
 	}
 }
+
+func TestScratch(t *testing.T) {
+	st.scratch.reset()
+	a := Scratch(10)
+	if len(a) != 0 || cap(a) != 10 {
+		t.Fatalf("Scratch(10): len %d cap %d", len(a), cap(a))
+	}
+	a = append(a, "0123456789"...)
+	// Slices from one call never overlap, across chunk boundaries too.
+	var all [][]byte
+	for i := range 200 {
+		b := append(Scratch(1000), strings.Repeat(string(rune('a'+i%26)), 1000)...)
+		all = append(all, b)
+	}
+	if string(a) != "0123456789" {
+		t.Fatalf("first slice overwritten: %q", a)
+	}
+	for i, b := range all {
+		if b[0] != byte('a'+i%26) || b[999] != byte('a'+i%26) {
+			t.Fatalf("slice %d overwritten", i)
+		}
+	}
+	big := Scratch(1 << 20)
+	if cap(big) != 1<<20 {
+		t.Fatalf("large Scratch cap %d", cap(big))
+	}
+	chunks := len(st.scratch.chunks)
+	st.scratch.reset()
+	for range 200 {
+		Scratch(1000)
+	}
+	if len(st.scratch.chunks) != chunks {
+		t.Fatalf("chunks not reused: %d, then %d", chunks, len(st.scratch.chunks))
+	}
+	if Scratch(-1) == nil || cap(Scratch(0)) != 0 {
+		t.Fatal("Scratch of a non-positive size")
+	}
+}

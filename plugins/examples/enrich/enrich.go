@@ -70,18 +70,12 @@ type Verdict struct {
 type enricher struct {
 	cfg   Config
 	add   []byte // pre-encoded `"k":v` pairs of cfg.Add, comma-separated
-	skip  map[string]bool
-	route map[string]bool
+	skip  valueSet
+	route valueSet
 }
 
 func newEnricher(c Config) (*enricher, error) {
-	e := &enricher{cfg: c, skip: map[string]bool{}, route: map[string]bool{}}
-	for _, v := range c.SkipValues {
-		e.skip[v] = true
-	}
-	for _, v := range c.RouteValues {
-		e.route[v] = true
-	}
+	e := &enricher{cfg: c, skip: newValueSet(c.SkipValues), route: newValueSet(c.RouteValues)}
 	keys := make([]string, 0, len(c.Add))
 	for k := range c.Add {
 		keys = append(keys, k)
@@ -101,6 +95,37 @@ func newEnricher(c Config) (*enricher, error) {
 	return e, nil
 }
 
+// valueSet is a set of strings. A few values are compared one by one, which
+// in a Go WebAssembly guest costs far fewer branches than hashing for a map
+// lookup; many go into a map.
+type valueSet struct {
+	list []string
+	m    map[string]bool
+}
+
+func newValueSet(vs []string) valueSet {
+	if len(vs) <= 8 {
+		return valueSet{list: vs}
+	}
+	m := make(map[string]bool, len(vs))
+	for _, v := range vs {
+		m[v] = true
+	}
+	return valueSet{m: m}
+}
+
+func (s valueSet) has(v []byte) bool {
+	if s.m != nil {
+		return s.m[string(v)]
+	}
+	for _, x := range s.list {
+		if x == string(v) {
+			return true
+		}
+	}
+	return false
+}
+
 func sortStrings(s []string) {
 	for i := 1; i < len(s); i++ {
 		for j := i; j > 0 && s[j] < s[j-1]; j-- {
@@ -111,42 +136,74 @@ func sortStrings(s []string) {
 
 var errNotObject = errors.New("record is not a JSON object")
 
+// Indexes of the watched top-level fields in scanner.keys.
+const (
+	fieldSkip = iota
+	fieldRoute
+	fieldKey
+)
+
 // process filters, enriches and routes one record. The enriched record keeps
 // the input's bytes and field order and appends the metadata fields and the
 // configured ones before the closing brace.
 func (e *enricher) process(data []byte, m Meta) (Verdict, error) {
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(data, &fields); err != nil {
-		if len(bytes.TrimSpace(data)) > 0 && bytes.TrimSpace(data)[0] != '{' && json.Valid(data) {
-			return Verdict{}, errNotObject
+	return e.processTo(nil, true, data, m)
+}
+
+// outSize bounds the size of the enriched record made from data and m.
+func (e *enricher) outSize(data []byte, m Meta) int {
+	// 64: the fixed field names, separators, an int64 and a timestamp.
+	return len(data) + len(e.add) + 64 + quotedLen(m.ShardID) + quotedLen(m.SequenceNumber) + quotedLen(m.PartitionKey) + len(`,"_arrival":"2006-01-02T15:04:05.999999999Z"`)
+}
+
+// processTo is process building the enriched record in memory from alloc
+// (called with the size it needs; nil allocates); unless all is
+// set, it builds it only for records that are emitted. It scans the record
+// once, validating it and finding the watched top-level fields without
+// decoding it into maps.
+func (e *enricher) processTo(alloc func(n int) []byte, all bool, data []byte, m Meta) (Verdict, error) {
+	s := scanner{b: data, keys: [3]string{e.cfg.SkipField, e.cfg.RouteField, e.cfg.PartitionKeyField}}
+	valid, object := s.document()
+	if !valid {
+		var fields map[string]json.RawMessage
+		err := json.Unmarshal(data, &fields)
+		if err == nil { // the scanner and encoding/json disagree: trust the latter's message
+			err = errors.New("rejected by the scanner")
 		}
 		return Verdict{}, fmt.Errorf("invalid JSON: %v", err)
 	}
-	if fields == nil {
+	if !object {
 		return Verdict{}, errNotObject
 	}
-	str := func(name string) (string, bool) {
-		raw, ok := fields[name]
-		if !ok || name == "" {
-			return "", false
-		}
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			return "", false
-		}
-		return s, true
-	}
-	if v, ok := str(e.cfg.SkipField); ok && e.skip[v] {
+	if v, ok := stringValue(data, s.top.vals[fieldSkip]); ok && e.skip.has(v) {
 		return Verdict{Skip: true, Message: fmt.Sprintf("%s=%s filtered", e.cfg.SkipField, v)}, nil
 	}
-	trimmed := bytes.TrimRight(data, " \t\r\n")
-	out := make([]byte, 0, len(trimmed)+160+len(e.add))
-	out = append(out, trimmed[:len(trimmed)-1]...) // without the closing brace
-	sep := ","
-	if len(fields) == 0 {
-		sep = ""
+	v := Verdict{OutKey: m.PartitionKey}
+	if e.cfg.RouteField == "" {
+		v.Emit = true
+	} else if r, ok := stringValue(data, s.top.vals[fieldRoute]); ok && e.route.has(r) {
+		v.Emit = true
 	}
-	out = append(out, sep...)
+	if k, ok := stringValue(data, s.top.vals[fieldKey]); ok && len(k) > 0 {
+		v.OutKey = string(k)
+	}
+	if !v.Emit && !all {
+		return v, nil
+	}
+	trimmed := data
+	for isSpace(trimmed[len(trimmed)-1]) {
+		trimmed = trimmed[:len(trimmed)-1]
+	}
+	var out []byte
+	if alloc != nil {
+		out = alloc(e.outSize(trimmed, m))
+	} else {
+		out = make([]byte, 0, e.outSize(trimmed, m))
+	}
+	out = append(out, trimmed[:len(trimmed)-1]...) // without the closing brace
+	if s.top.members > 0 {
+		out = append(out, ',')
+	}
 	out = append(out, `"_shard":`...)
 	out = appendJSONString(out, m.ShardID)
 	out = append(out, `,"_sequence":`...)
@@ -162,19 +219,6 @@ func (e *enricher) process(data []byte, m Meta) (Verdict, error) {
 	}
 	out = append(out, e.add...)
 	out = append(out, '}')
-	v := Verdict{Out: out, OutKey: m.PartitionKey}
-	if e.cfg.RouteField == "" {
-		v.Emit = true
-	} else if r, ok := str(e.cfg.RouteField); ok && e.route[r] {
-		v.Emit = true
-	}
-	if k, ok := str(e.cfg.PartitionKeyField); ok && k != "" {
-		v.OutKey = k
-	}
+	v.Out = out
 	return v, nil
-}
-
-func appendJSONString(dst []byte, s string) []byte {
-	b, _ := json.Marshal(s) // never fails for a string
-	return append(dst, b...)
 }

@@ -35,10 +35,13 @@ func init() {
 func main() {}
 
 func handle(r *guest.Record, emit guest.Emitter) guest.Result {
-	v, err := enr.process(r.Data, Meta{
+	m := Meta{
 		ShardID: r.ShardID, SequenceNumber: r.SequenceNumber, PartitionKey: r.PartitionKey,
 		SubSequence: r.SubSequence, ArrivalNanos: r.ArrivalNanos,
-	})
+	}
+	// An emitted record is built in the call's scratch memory: it only has
+	// to live until the output batch is encoded.
+	v, err := enr.processTo(guest.Scratch, false, r.Data, m)
 	if err != nil {
 		return guest.Result{Status: guest.Fail, Message: "record " + r.SequenceNumber + "/" + strconv.FormatInt(r.SubSequence, 10) + ": " + err.Error()}
 	}
