@@ -3,7 +3,7 @@ GO        ?= go
 NPM       ?= npm
 KINESALITE_DIR := tests/kinesalite
 KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
-FUZZTIME  ?= 5s
+FUZZTIME  ?= 3s
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: all build deps test unit e2e e2e-full fuzz bench demo demo-processors plugins vet clean lambda build-ConsumerFunction build-ProducerFunction worker
