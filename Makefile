@@ -3,7 +3,7 @@ GO        ?= go
 NPM       ?= npm
 KINESALITE_DIR := tests/kinesalite
 KINESALITE := $(KINESALITE_DIR)/node_modules/.bin/kinesalite
-FUZZTIME  ?= 3s
+FUZZTIME  ?= 20000x
 GOTEST_FLAGS ?= -race -count=1 -timeout 20m
 
 .PHONY: all build deps test unit e2e e2e-full fuzz bench demo demo-processors plugins vet clean lambda build-ConsumerFunction build-ProducerFunction worker
@@ -42,7 +42,7 @@ test: deps plugins vet
 e2e-full: deps
 	SHARDWORK_E2E_ITEMS=50000 $(GO) test -count=1 -timeout 20m -run '^TestProducerRoundTripEveryProcessor$$' ./tests/
 
-# Runs each fuzz target for FUZZTIME.
+# Runs each fuzz target for FUZZTIME (a count of executions, or a duration).
 fuzz:
 	@./scripts/fuzz.sh $(FUZZTIME)
 
