@@ -79,8 +79,9 @@ demo-processors: deps
 	$(GO) run ./tests/demo
 
 # Lambda: one bootstrap (provided.al2023) per architecture, with the example
-# plugins and, for the architecture of this machine, their precompiled
-# compilation cache, zipped for deployment into build/lambda/<arch>.zip.
+# plugins and their precompiled compilation cache (for another architecture
+# than this machine's made under qemu user-mode emulation when installed),
+# zipped for deployment into build/lambda/<arch>.zip.
 LAMBDA_ARCHES ?= arm64 amd64
 LAMBDA_ARCH   ?= arm64
 LAMBDA_GOFLAGS := -tags lambda.norpc -trimpath -ldflags='-s -w'

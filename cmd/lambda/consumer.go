@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -121,8 +122,13 @@ func (c *consumer) process(ctx context.Context, in []records.Record, st *consume
 		for k := range recs {
 			data[k] = recs[k].Data
 		}
+		_, wantItems := c.handler.(itemHandler)
 		var err error
-		decoded, err = c.proc.Serializer.Deserialize(ctx, data)
+		if wantItems {
+			decoded, err = c.proc.Serializer.Deserialize(ctx, data)
+		} else {
+			err = checkDecodable(ctx, c.proc.Serializer, data)
+		}
 		items, batchErr := records.SplitErrors(err)
 		if batchErr != nil {
 			c.log.LogAttrs(ctx, slog.LevelError, "decode", slog.String("error", batchErr.Error()))
@@ -254,4 +260,44 @@ func owners(in []records.Record, bad []bool, recs []records.Record) ([]int, erro
 		owner[k] = j
 	}
 	return owner, nil
+}
+
+// checkDecodable reports, as Deserialize would, the records the serializer
+// cannot decode, for a handler that does not take the decoded items. JSON
+// is only validated: Deserialize runs on the invalid records alone, for its
+// error messages.
+func checkDecodable(ctx context.Context, ser records.Serializer, data [][]byte) error {
+	js, ok := ser.(records.JSONSerializer)
+	if !ok {
+		_, err := ser.Deserialize(ctx, data)
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	var badIdx []int
+	var bad [][]byte
+	for i, d := range data {
+		if !json.Valid(d) {
+			badIdx = append(badIdx, i)
+			bad = append(bad, d)
+		}
+	}
+	if len(bad) == 0 {
+		return nil
+	}
+	_, err := js.Deserialize(ctx, bad)
+	items, batchErr := records.SplitErrors(err)
+	if batchErr != nil {
+		return batchErr
+	}
+	for k := range items {
+		if items[k].Index >= 0 && items[k].Index < len(badIdx) {
+			items[k].Index = badIdx[items[k].Index]
+		}
+	}
+	if len(items) == 0 {
+		return nil
+	}
+	return items
 }

@@ -97,7 +97,7 @@ func setup(ctx context.Context, cfg config, log *slog.Logger) (any, func(context
 		c := &consumer{proc: proc, skipBad: cfg.skipUndecodable, log: log}
 		switch {
 		case plugins.handler != nil:
-			c.handler = plugins.handler
+			c.handler = newChunkedHandler(plugins.handler)
 		case cfg.builtin == builtinForward:
 			c.handler = forwardHandler{}
 		case cfg.builtin == builtinDiscard:
