@@ -301,10 +301,15 @@ func (p *Producer) aggregate(q *shardQ) {
 		if len(e.recs) == 0 {
 			continue
 		}
-		if first := e.recs[0].ur; first.PartitionKey == o.PartitionKey && first.ExplicitHashKey == o.ExplicitHashKey {
-			e.hash = e.recs[0].hash
-		} else {
-			e.hash, _ = kinesisapi.RecordHashKey(o.PartitionKey, o.ExplicitHashKey)
+		e.hash = e.recs[0].hash
+		if first := e.recs[0].ur; first.PartitionKey != o.PartitionKey || first.ExplicitHashKey != o.ExplicitHashKey {
+			// An aggregator may key the aggregate differently from its first
+			// record. A key that does not parse (a plugin's bug) keeps the
+			// first record's hash, the shard the records were grouped for;
+			// Kinesis then refuses the entry and its records are reported.
+			if h, err := kinesisapi.RecordHashKey(o.PartitionKey, o.ExplicitHashKey); err == nil {
+				e.hash = h
+			}
 		}
 		// Buffered bytes now count the aggregate instead of its records.
 		for _, u := range e.recs {
