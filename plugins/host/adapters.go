@@ -275,13 +275,39 @@ func (a *Aggregator) Deaggregate(ctx context.Context, in []records.Record) ([]re
 // SizeAlone implements records.Aggregator by calling the guest's size_alone.
 // If the guest fails it returns math.MaxInt, so the record is rejected as
 // too large rather than sent unchecked; the failure is logged.
+//
+// size_alone is a pure function of the three lengths (ABI.md), so answers
+// are remembered: the producer asks once per Put, and a guest call per
+// record would cost far more than the lookup.
 func (a *Aggregator) SizeAlone(r records.UserRecord) int {
+	key, cacheable := sizeKey(r)
+	if cacheable {
+		if n, ok := a.p.sizes.Load(key); ok {
+			return n.(int)
+		}
+	}
 	n, err := a.sizeAlone(r)
 	if err != nil {
 		a.p.log.Error("size_alone failed", "error", err)
 		return math.MaxInt
 	}
+	if cacheable && a.p.sizesLen.Add(1) <= maxSizeCache {
+		a.p.sizes.Store(key, n)
+	}
 	return n
+}
+
+// maxSizeCache bounds the remembered size_alone answers per plugin.
+const maxSizeCache = 1 << 16
+
+// sizeKey packs the lengths size_alone depends on; lengths beyond the
+// packing (never valid Kinesis records) are not cached.
+func sizeKey(r records.UserRecord) (uint64, bool) {
+	pk, ehk, data := len(r.PartitionKey), len(r.ExplicitHashKey), len(r.Data)
+	if pk >= 1<<16 || ehk >= 1<<8 || data >= 1<<32 {
+		return 0, false
+	}
+	return uint64(pk)<<40 | uint64(ehk)<<32 | uint64(data), true
 }
 
 func (a *Aggregator) sizeAlone(r records.UserRecord) (int, error) {
@@ -293,6 +319,7 @@ func (a *Aggregator) sizeAlone(r records.UserRecord) (int, error) {
 	}
 	cctx, ccancel := a.p.callCtx(ctx)
 	defer ccancel()
+	a.p.stats.Calls.Add(1)
 	res, err := inst.size.Call(cctx, uint64(len(r.PartitionKey)), uint64(len(r.ExplicitHashKey)), uint64(len(r.Data)))
 	a.p.release(ctx, inst, err != nil)
 	if err != nil {

@@ -114,8 +114,16 @@ func TestKPLReferenceVectors(t *testing.T) {
 			}
 		})
 	}
+	calls := p.Stats().Calls.Load()
 	if n := agg.SizeAlone(records.UserRecord{PartitionKey: "a", Data: []byte("123")}); n != 4+3+9+16+1 {
 		t.Fatalf("SizeAlone = %d", n)
+	}
+	// The same lengths again: answered without calling the guest.
+	if n := agg.SizeAlone(records.UserRecord{PartitionKey: "b", Data: []byte("456")}); n != 4+3+9+16+1 {
+		t.Fatalf("SizeAlone again = %d", n)
+	}
+	if got := p.Stats().Calls.Load() - calls; got != 1 {
+		t.Fatalf("two SizeAlone calls with the same lengths made %d guest calls, want 1", got)
 	}
 }
 

@@ -105,6 +105,11 @@ type Plugin struct {
 	once   sync.Once
 	nextID atomic.Uint64
 
+	// sizes remembers size_alone answers (key: sizeKey); sizesLen counts
+	// stores, to bound it.
+	sizes    sync.Map
+	sizesLen atomic.Int64
+
 	brMu        sync.Mutex
 	brFails     int
 	brOpenUntil time.Time
